@@ -1,0 +1,5 @@
+import sys
+
+from skyroad.cli import main
+
+sys.exit(main())

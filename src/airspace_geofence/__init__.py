@@ -1,0 +1,1 @@
+"""skyroad.airspace_geofence subsystem (see docs/architecture.md)."""

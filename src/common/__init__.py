@@ -1,0 +1,1 @@
+"""Pieces shared by two or more subsystems: parameters, QoS, diagnostics, watchdogs."""

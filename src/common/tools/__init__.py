@@ -1,0 +1,1 @@
+"""Small general-purpose nodes: cmd_vel gate (watchdog) and topic monitor."""

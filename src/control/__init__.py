@@ -1,0 +1,1 @@
+"""skyroad.control subsystem (see docs/architecture.md)."""

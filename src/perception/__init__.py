@@ -1,0 +1,1 @@
+"""skyroad.perception subsystem (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""skyroad.planning subsystem (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""skyroad.sim subsystem (see docs/architecture.md)."""

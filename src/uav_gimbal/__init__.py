@@ -1,0 +1,1 @@
+"""skyroad.uav_gimbal subsystem (see docs/architecture.md)."""
