@@ -24,7 +24,7 @@ $(STAMP): setup.py setup.cfg constraints.txt package.xml
 	@touch $@
 
 test: install
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > .pytest-exit-code; exit $$rc
 
 demo: install
 	$(VENV)/bin/skyroad demo
