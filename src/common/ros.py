@@ -12,7 +12,9 @@ from __future__ import annotations
 import enum
 import math
 import os
+import signal
 import sys
+import threading
 from typing import Dict, Optional, Sequence
 
 import rclpy
@@ -23,6 +25,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 
@@ -242,14 +245,25 @@ def run_node(node_class, args=None, **node_kwargs) -> int:
     """Body of every node's `main()`: init, spin, clean shutdown on Ctrl-C / SIGTERM.
     Returns (and exits with) 0 on a clean shutdown, 2 on a configuration error."""
     context = rclpy.context.Context()
-    rclpy.init(args=args, context=context)
+    # Our own SIGINT/SIGTERM handling: rclpy's handler raises KeyboardInterrupt inside whatever
+    # callback runs (a FATAL log line) and leaves SIGTERM at its default (killed, exit -15).
+    # Here both end the spin loop below and the node is destroyed cleanly; exit code 0.
+    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
+    stop_requested = []  # set by the handler; the loop checks it between callbacks
+    previous_handlers = {}
+    if threading.current_thread() is threading.main_thread():  # signal.signal needs the main thread
+        previous_handlers = {sig: signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
+                             for sig in (signal.SIGINT, signal.SIGTERM)}
     node = None
     exit_code = 0
     try:
         node = node_class(context=context, **node_kwargs)
         executor = make_executor(context)
         executor.add_node(node)
-        executor.spin()
+        # Not executor.spin(): with rclpy 7.1.6 EventsExecutor.spin() runs no timers and does
+        # not return on shutdown (measured); spin_once in a loop does both.
+        while context.ok() and not stop_requested:
+            executor.spin_once(timeout_sec=0.1)
     except ParameterConfigError as error:
         print(f"[{node_class.__name__}] configuration error: {error}", file=sys.stderr)
         exit_code = 2
@@ -259,6 +273,8 @@ def run_node(node_class, args=None, **node_kwargs) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
     if exit_code:
         sys.exit(exit_code)  # console scripts may ignore main()'s return value
     return exit_code

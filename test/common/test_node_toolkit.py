@@ -202,3 +202,20 @@ def test_stamp_conversions():
     assert stamp_to_s(s_to_stamp(12.000000001)) == pytest.approx(12.000000001)
     with pytest.raises(ValueError):
         s_to_stamp(math.nan)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_node_process_shuts_down_cleanly_on_signal(signal_name):
+    import signal as signal_module
+    process = subprocess.Popen([sys.executable, "-m", "skyroad.common.tools.cmd_vel_gate"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(2.0)  # let it spin a while (timers firing) before the signal
+        assert process.poll() is None, process.stdout.read()
+        process.send_signal(getattr(signal_module, signal_name))
+        assert process.wait(timeout=10) == 0
+        output = process.stdout.read()
+        assert "Traceback" not in output and "FATAL" not in output
+    finally:
+        if process.poll() is None:
+            process.kill()
