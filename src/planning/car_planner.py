@@ -1,0 +1,187 @@
+"""Car planning session: route to a goal + Frenet trajectories among moving objects (core).
+
+The planner node feeds this class converted messages; everything that decides lives here so
+it is tested without ROS:
+
+* ``set_goal``: a coarse route from the ego position to the goal with grid A* on the current
+  occupancy grid (or a straight line when the goal lies outside the grid), with the grid
+  planner's clear errors (goal in obstacle, unreachable, ...);
+* ``set_route``: a route given as waypoints (``mission``);
+* ``plan``: one replanning cycle: Frenet trajectory along the route, objects predicted with
+  CV/CTRV, static obstacles from the occupancy grid, stopping at the route's end; an
+  emergency stop when no candidate is safe.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .frenet import (ClearanceMap, FrenetConfig, FrenetGoal, PlanResult, ReferencePath, Trajectory,
+                     VehicleLimits, emergency_stop, frenet_state_from_cartesian, plan_frenet)
+from .grid import PlanningError, validate_path
+from .grid_astar import plan_grid_path
+from .prediction import ObjectStates, predict_boxes
+
+
+@dataclass
+class EgoState:
+    x: float
+    y: float
+    yaw: float
+    speed_mps: float
+    accel_mps2: float = 0.0
+    curvature_1pm: float = 0.0
+
+    def check(self):
+        vals = (self.x, self.y, self.yaw, self.speed_mps, self.accel_mps2, self.curvature_1pm)
+        if not all(math.isfinite(v) for v in vals):
+            raise PlanningError("invalid_input", f"ego state has NaN/inf: {vals}")
+
+
+@dataclass
+class GridInFrame:
+    """An occupancy grid (True = occupied) whose frame sits at ``frame_pose`` (x, y, yaw) in
+    the planning frame; a base_link grid moves with the vehicle, a map grid has (0, 0, 0)."""
+
+    occupied: np.ndarray
+    resolution_m: float
+    origin_xy: tuple
+    frame_pose: tuple = (0.0, 0.0, 0.0)
+
+    def to_grid(self, xy) -> np.ndarray:
+        xy = np.asarray(xy, dtype=float)
+        fx, fy, fyaw = self.frame_pose
+        c, s = math.cos(fyaw), math.sin(fyaw)
+        dx, dy = xy[..., 0] - fx, xy[..., 1] - fy
+        return np.stack([c * dx + s * dy, -s * dx + c * dy], axis=-1)
+
+    def to_world(self, xy) -> np.ndarray:
+        xy = np.asarray(xy, dtype=float)
+        fx, fy, fyaw = self.frame_pose
+        c, s = math.cos(fyaw), math.sin(fyaw)
+        return np.stack([fx + c * xy[..., 0] - s * xy[..., 1], fy + s * xy[..., 0] + c * xy[..., 1]], axis=-1)
+
+    def contains(self, xy) -> bool:
+        g = self.to_grid(xy)
+        h, w = self.occupied.shape
+        return (self.origin_xy[0] <= g[0] < self.origin_xy[0] + w * self.resolution_m and
+                self.origin_xy[1] <= g[1] < self.origin_xy[1] + h * self.resolution_m)
+
+
+class FramedClearance(ClearanceMap):
+    """ClearanceMap of a grid whose frame is displaced from the planning frame."""
+
+    def __init__(self, grid: GridInFrame, outside_clearance_m: float):
+        super().__init__(grid.occupied, grid.resolution_m, grid.origin_xy, outside_clearance_m)
+        self._grid = grid
+
+    def query(self, xy):
+        return super().query(self._grid.to_grid(xy))
+
+
+@dataclass
+class CarPlannerConfig:
+    cruise_speed_mps: float = 8.0
+    goal_tolerance_m: float = 0.5
+    robot_radius_m: float = 1.0          # disc used by the coarse grid route
+    prediction_model: str = "ctrv"
+    unknown_outside_grid: bool = True    # outside the local grid counts as free (not seen yet)
+    limits: VehicleLimits = field(default_factory=VehicleLimits)
+    frenet: FrenetConfig = field(default_factory=FrenetConfig)
+
+
+@dataclass
+class PlanOutput:
+    trajectory: Trajectory | None       # None: hold still (no route / goal reached)
+    status: str                         # ok | emergency_stop | emergency_evasive | goal_reached | no_route
+    message: str
+    result: PlanResult | None = None
+
+
+class CarPlanner:
+    def __init__(self, config: CarPlannerConfig = CarPlannerConfig()):
+        if config.prediction_model not in ("cv", "ctrv"):
+            raise PlanningError("invalid_input", f"prediction_model must be 'cv' or 'ctrv', got {config.prediction_model!r}")
+        self.cfg = config
+        self.route: np.ndarray | None = None
+        self.ref: ReferencePath | None = None
+        self.goal_xy: np.ndarray | None = None
+        self.route_source = ""
+
+    # ---- routes ------------------------------------------------------------------------
+    def clear(self):
+        self.route = self.ref = self.goal_xy = None
+
+    def set_route(self, waypoints, source: str = "mission"):
+        pts = validate_path(waypoints, "mission waypoints")[:, :2]
+        if len(pts) < 2 or np.hypot(*(pts[-1] - pts[0])) < 1e-3 and len(pts) == 2:
+            raise PlanningError("invalid_input", "mission needs at least two distinct waypoints")
+        self.route = pts
+        self.ref = ReferencePath(pts)
+        self.goal_xy = pts[-1].copy()
+        self.route_source = source
+
+    def set_goal(self, ego: EgoState, goal_xy, grid: GridInFrame | None = None) -> str:
+        """Coarse route ego -> goal. Returns how it was built; raises PlanningError."""
+        ego.check()
+        goal = np.asarray(goal_xy, dtype=float).reshape(-1)[:2]
+        if goal.size != 2 or not np.all(np.isfinite(goal)):
+            raise PlanningError("invalid_input", f"goal position must be finite (x, y), got {goal_xy!r}")
+        start = np.array([ego.x, ego.y])
+        if np.hypot(*(goal - start)) < self.cfg.goal_tolerance_m:
+            self.route = np.vstack([start, goal])
+            self.ref = ReferencePath(np.vstack([start, start + [math.cos(ego.yaw), math.sin(ego.yaw)]]))
+            self.goal_xy = goal
+            self.route_source = "already_at_goal"
+            return self.route_source
+        if grid is not None and grid.contains(start) and grid.contains(goal):
+            path_g = plan_grid_path(grid.occupied, grid.resolution_m, grid.origin_xy, grid.to_grid(start),
+                                    grid.to_grid(goal), self.cfg.robot_radius_m)
+            route = grid.to_world(path_g)
+            source = "grid_astar"
+        else:
+            # The goal lies beyond what the vehicle has mapped: head straight for it and let
+            # the local planner avoid what perception reports on the way.
+            route = np.vstack([start, goal])
+            source = "straight_line_goal_outside_grid" if grid is not None else "straight_line_no_grid"
+        self.route = route
+        self.ref = ReferencePath(route)
+        self.goal_xy = goal
+        self.route_source = source
+        return source
+
+    # ---- one cycle -----------------------------------------------------------------------
+    def plan(self, ego: EgoState, objects: ObjectStates | None = None,
+             grid: GridInFrame | None = None) -> PlanOutput:
+        ego.check()
+        if self.ref is None:
+            return PlanOutput(None, "no_route", "no goal or mission received")
+        dist_goal = float(np.hypot(self.goal_xy[0] - ego.x, self.goal_xy[1] - ego.y))
+        if dist_goal <= self.cfg.goal_tolerance_m and abs(ego.speed_mps) < 0.3:
+            return PlanOutput(None, "goal_reached", f"goal reached ({dist_goal:.2f} m)")
+        cfg = self.cfg.frenet
+        fs = frenet_state_from_cartesian(self.ref, ego.x, ego.y, ego.yaw, ego.speed_mps, ego.accel_mps2,
+                                         ego.curvature_1pm)
+        s_goal, _d_goal = self.ref.project(self.goal_xy)
+        goal = FrenetGoal(speed_mps=self.cfg.cruise_speed_mps, lateral_offset_m=0.0, s_stop_m=float(s_goal))
+        times = np.arange(0.0, cfg.horizon_s + 1e-9, cfg.dt_s)
+        boxes = None
+        if objects is not None and len(objects):
+            boxes = predict_boxes(objects, times, self.cfg.prediction_model)
+        clearance = None
+        if grid is not None:
+            clearance = FramedClearance(grid, np.inf if self.cfg.unknown_outside_grid else 0.0)
+        res = plan_frenet(self.ref, fs, goal, self.cfg.limits, cfg, obstacles=boxes, clearance=clearance)
+        if res.emergency and res.evasive:
+            return PlanOutput(res.trajectory, "emergency_evasive", f"no safe trajectory ({res.reason})", res)
+        if res.emergency:
+            return PlanOutput(res.trajectory, "emergency_stop", f"no safe trajectory ({res.reason}): braking", res)
+        return PlanOutput(res.trajectory, "ok", f"{res.n_feasible}/{res.n_candidates} candidates feasible", res)
+
+    def hold_trajectory(self, ego: EgoState) -> Trajectory:
+        """Standstill at the current pose (goal reached / no route): braking profile from now."""
+        ref = ReferencePath(np.vstack([[ego.x, ego.y], [ego.x + math.cos(ego.yaw), ego.y + math.sin(ego.yaw)]]))
+        fs = frenet_state_from_cartesian(ref, ego.x, ego.y, ego.yaw, max(ego.speed_mps, 0.0), 0.0, 0.0)
+        return emergency_stop(ref, fs, self.cfg.limits, self.cfg.frenet)

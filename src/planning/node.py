@@ -1,0 +1,327 @@
+"""planner_node: goal / mission + perception + odometry -> planning/trajectory (thin adapter).
+
+Subscribes ``goal_pose`` (PoseStamped), ``mission`` (nav_msgs/Path waypoints),
+``perception/occupancy`` (OccupancyGrid, any frame: a ``base_link`` grid is placed with the
+latest odometry), ``perception/objects`` (PointCloud2 fields x y z vx vy yaw length width height
+id class score) and ``localization/odom`` (Odometry). Publishes ``planning/trajectory``
+(nav_msgs/Path in the odometry frame; every pose's stamp is its planned arrival time) at
+``replan_rate_hz`` and ``/diagnostics``.
+
+Stop semantics for the controller: an emergency stop is a braking trajectory (speeds from
+the stamps fall to zero); a Path with **no poses** means "no valid plan: stop and hold" and is
+published when odometry is stale, the goal is unreachable / inside an obstacle, or the goal
+has been reached. The algorithms live in ``car_planner.py`` / ``frenet.py`` / ``grid_astar.py``.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from sensor_msgs.msg import PointCloud2
+
+from ..common.params import ParamSpec
+from ..common.ros import (RELIABLE_QOS, DiagLevel, SkyroadNode, run_node, s_to_stamp, stamp_to_s)
+from .car_planner import CarPlanner, CarPlannerConfig, EgoState, GridInFrame
+from .frenet import FrenetConfig, VehicleLimits
+from .grid import PlanningError
+from .prediction import ObjectStates
+
+
+def _yaw_from_quat(q) -> float:
+    return float(math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z)))
+
+
+class PlannerNode(SkyroadNode):
+    PARAMS = (
+        ParamSpec("replan_rate_hz", 10.0, "trajectory replanning rate", min=1.0, max=50.0, unit="Hz"),
+        ParamSpec("cruise_speed_mps", 8.0, "desired speed along the route", min=0.5, max=40.0, unit="m/s"),
+        ParamSpec("goal_tolerance_m", 0.5, "goal reached within this distance (and speed < 0.3 m/s)",
+                  min=0.05, max=10.0, unit="m"),
+        ParamSpec("robot_radius_m", 1.0, "disc radius for the coarse grid A* route", min=0.05, max=5.0, unit="m"),
+        ParamSpec("prediction_model", "ctrv", "object motion prediction", choices=("cv", "ctrv")),
+        ParamSpec("horizon_s", 4.0, "trajectory horizon", min=1.0, max=10.0, unit="s"),
+        ParamSpec("dt_s", 0.1, "trajectory time step", min=0.02, max=0.5, unit="s"),
+        ParamSpec("vehicle_length_m", 4.508, "vehicle length", min=0.3, max=20.0, unit="m"),
+        ParamSpec("vehicle_width_m", 1.61, "vehicle width", min=0.2, max=5.0, unit="m"),
+        ParamSpec("wheelbase_m", 2.578, "wheelbase", min=0.2, max=10.0, unit="m"),
+        ParamSpec("max_steer_rad", 0.61, "steering limit used for the curvature limit", min=0.05, max=1.2, unit="rad"),
+        ParamSpec("a_max_mps2", 3.0, "max planned acceleration", min=0.1, max=10.0, unit="m/s^2"),
+        ParamSpec("a_brake_mps2", 8.0, "max planned braking", min=0.5, max=12.0, unit="m/s^2"),
+        ParamSpec("jerk_max_mps3", 15.0, "max longitudinal jerk", min=0.5, max=100.0, unit="m/s^3"),
+        ParamSpec("lat_acc_max_mps2", 4.0, "max lateral acceleration", min=0.5, max=12.0, unit="m/s^2"),
+        ParamSpec("lateral_span_m", 3.0, "lateral offsets sampled within +- this", min=0.0, max=10.0, unit="m"),
+        ParamSpec("occupied_threshold", 50, "OccupancyGrid value counted as occupied", min=1, max=100),
+        ParamSpec("unknown_is_occupied", False, "treat -1 (unknown) cells as occupied"),
+        ParamSpec("odom_timeout_s", 0.5, "odometry staleness timeout (steady clock)", min=0.05, max=10.0, unit="s"),
+        ParamSpec("objects_timeout_s", 1.0, "objects older than this are ignored", min=0.05, max=10.0, unit="s"),
+        ParamSpec("occupancy_timeout_s", 2.0, "occupancy older than this is ignored", min=0.05, max=30.0, unit="s"),
+        ParamSpec("replan_on_objects", True, "also replan at once when perception/objects arrives (cuts the "
+                  "reaction time to a new object from up to one timer period to one planning cycle)"),
+    )
+
+    def __init__(self, context=None, **node_kwargs):
+        super().__init__("planner_node", context=context, **node_kwargs)
+        self._build_core()
+        self.ego: EgoState | None = None
+        self.odom_frame = "odom"
+        self.grid: GridInFrame | None = None
+        self.grid_rx_s = -math.inf
+        self.objects: ObjectStates | None = None
+        self.objects_rx_s = -math.inf
+        self.pending_goal = None
+        self.last_status = ""
+        self.plan_ms: list = []
+        self.pub_traj = self.create_publisher(Path, "planning/trajectory", RELIABLE_QOS)
+        self.create_subscription(Odometry, "localization/odom", self.on_odom, RELIABLE_QOS)
+        self.create_subscription(PoseStamped, "goal_pose", self.on_goal, RELIABLE_QOS)
+        self.create_subscription(Path, "mission", self.on_mission, RELIABLE_QOS)
+        self.create_subscription(OccupancyGrid, "perception/occupancy", self.on_occupancy, RELIABLE_QOS)
+        self.create_subscription(PointCloud2, "perception/objects", self.on_objects, RELIABLE_QOS)
+        self.odom_watchdog = self.add_watchdog("odom", timeout_s=self.p.odom_timeout_s)
+        self.timer = self.create_timer(1.0 / self.p.replan_rate_hz, self.on_timer)
+        self.diag.update("planner", DiagLevel.OK, "waiting for goal_pose or mission")
+
+    def _build_core(self):
+        p = self.p
+        limits = VehicleLimits(length_m=p.vehicle_length_m, width_m=p.vehicle_width_m, wheelbase_m=p.wheelbase_m,
+                               max_steer_rad=p.max_steer_rad, v_max_mps=max(p.cruise_speed_mps * 1.2, 1.0),
+                               a_max_mps2=p.a_max_mps2, a_brake_mps2=p.a_brake_mps2, jerk_max_mps3=p.jerk_max_mps3,
+                               lat_acc_max_mps2=p.lat_acc_max_mps2)
+        span = p.lateral_span_m
+        offsets = tuple(np.round(np.arange(-span, span + 1e-9, 0.5), 3)) if span > 0 else (0.0,)
+        frenet = FrenetConfig(dt_s=p.dt_s, horizon_s=p.horizon_s,
+                              maneuver_times_s=tuple(t for t in (2.0, 3.0, 4.0) if t <= p.horizon_s) or (p.horizon_s,),
+                              lateral_offsets_m=offsets)
+        old = getattr(self, "planner", None)
+        self.planner = CarPlanner(CarPlannerConfig(cruise_speed_mps=p.cruise_speed_mps,
+                                                   goal_tolerance_m=p.goal_tolerance_m,
+                                                   robot_radius_m=p.robot_radius_m,
+                                                   prediction_model=p.prediction_model,
+                                                   limits=limits, frenet=frenet))
+        if old is not None and old.ref is not None:  # keep the current route across a parameter change
+            self.planner.route, self.planner.ref = old.route, old.ref
+            self.planner.goal_xy, self.planner.route_source = old.goal_xy, old.route_source
+
+    def on_params_changed(self, changed: dict):
+        self._build_core()
+        if "replan_rate_hz" in changed:
+            self.timer.cancel()
+            self.timer = self.create_timer(1.0 / self.p.replan_rate_hz, self.on_timer)
+        if "odom_timeout_s" in changed:
+            self.odom_watchdog.timeout_s = float(self.p.odom_timeout_s)
+
+    # ---- inputs ------------------------------------------------------------------------
+    def on_odom(self, msg: Odometry):
+        pos, q, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
+        vals = (pos.x, pos.y, q.x, q.y, q.z, q.w, tw.linear.x, tw.linear.y, tw.angular.z)
+        if not all(math.isfinite(v) for v in vals):
+            self.odom_watchdog.reject()
+            self.diag.update("odom", DiagLevel.WARN, "rejected odometry with NaN/inf")
+            return
+        speed = math.hypot(tw.linear.x, tw.linear.y)
+        if tw.linear.x < 0:
+            speed = -speed
+        kappa = tw.angular.z / speed if abs(speed) > 0.5 else 0.0
+        prev = self.ego
+        accel = 0.0
+        if prev is not None and self._last_odom_stamp is not None:
+            dt = stamp_to_s(msg.header.stamp) - self._last_odom_stamp
+            if 1e-3 < dt < 1.0:
+                accel = float(np.clip((speed - prev.speed_mps) / dt, -10.0, 10.0))
+        self.ego = EgoState(pos.x, pos.y, _yaw_from_quat(q), speed, accel, float(np.clip(kappa, -1.0, 1.0)))
+        self._last_odom_stamp = stamp_to_s(msg.header.stamp)
+        self.odom_frame = msg.header.frame_id or "odom"
+        self.odom_watchdog.feed()
+        if self.pending_goal is not None:
+            self._route_to(self.pending_goal)
+
+    _last_odom_stamp = None
+    _last_plan_s = -math.inf
+
+    def on_goal(self, msg: PoseStamped):
+        g = (msg.pose.position.x, msg.pose.position.y)
+        if not all(math.isfinite(v) for v in g):
+            self._fail("invalid_input", f"goal_pose has NaN/inf position {g}")
+            return
+        if msg.header.frame_id and msg.header.frame_id not in (self.odom_frame, "map", "odom"):
+            self._fail("invalid_input", f"goal_pose frame '{msg.header.frame_id}' is not the odometry frame "
+                                        f"'{self.odom_frame}' (no tf2 in this stack: send goals in that frame)")
+            return
+        if self.ego is None:
+            self.pending_goal = g
+            self.diag.update("planner", DiagLevel.WARN, "goal received, waiting for localization/odom")
+            return
+        self._route_to(g)
+
+    def _route_to(self, goal_xy):
+        self.pending_goal = None
+        try:
+            source = self.planner.set_goal(self.ego, goal_xy, self._fresh_grid())
+        except PlanningError as exc:
+            self.planner.clear()
+            self._fail(exc.reason, exc.message)
+            return
+        self.diag.update("route", DiagLevel.OK, f"route to goal via {source}",
+                         goal_x=float(goal_xy[0]), goal_y=float(goal_xy[1]),
+                         route_points=len(self.planner.route))
+
+    def on_mission(self, msg: Path):
+        pts = np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses], dtype=float).reshape(-1, 2)
+        try:
+            if len(pts) == 0:
+                raise PlanningError("invalid_input", "mission Path is empty")
+            self.planner.set_route(pts)
+        except PlanningError as exc:
+            self.planner.clear()
+            self._fail(exc.reason, exc.message)
+            return
+        self.diag.update("route", DiagLevel.OK, f"mission with {len(pts)} waypoints")
+
+    def on_occupancy(self, msg: OccupancyGrid):
+        info = msg.info
+        h, w = int(info.height), int(info.width)
+        if h < 2 or w < 2 or len(msg.data) != h * w or not (info.resolution > 0 and math.isfinite(info.resolution)):
+            self.diag.update("occupancy", DiagLevel.WARN,
+                             f"rejected OccupancyGrid: {w}x{h} cells, {len(msg.data)} values, "
+                             f"resolution {info.resolution}")
+            return
+        data = np.asarray(msg.data, dtype=np.int16).reshape(h, w)
+        occ = data >= self.p.occupied_threshold
+        if self.p.unknown_is_occupied:
+            occ |= data < 0
+        oq = info.origin.orientation
+        oyaw = _yaw_from_quat(oq)
+        ox, oy = info.origin.position.x, info.origin.position.y
+        if abs(oyaw) > 1e-6:  # rotated grid origin: fold the rotation into the frame pose
+            frame_local = (ox, oy, oyaw)
+            origin = (0.0, 0.0)
+        else:
+            frame_local = (0.0, 0.0, 0.0)
+            origin = (ox, oy)
+        if msg.header.frame_id == "base_link":
+            if self.ego is None:
+                self.diag.update("occupancy", DiagLevel.WARN, "base_link grid before any odometry: ignored")
+                return
+            e = self.ego
+            c, s = math.cos(e.yaw), math.sin(e.yaw)
+            fx = e.x + c * frame_local[0] - s * frame_local[1]
+            fy = e.y + s * frame_local[0] + c * frame_local[1]
+            frame = (fx, fy, e.yaw + frame_local[2])
+        else:
+            frame = frame_local
+        self.grid = GridInFrame(occ, float(info.resolution), origin, frame)
+        self.grid_rx_s = time.monotonic()
+        self.diag.update("occupancy", DiagLevel.OK, f"{w}x{h} grid, {int(occ.sum())} occupied cells")
+
+    def on_objects(self, msg: PointCloud2):
+        from ..perception.ros_convert import CloudFormatError, cloud_fields
+
+        try:
+            arr = cloud_fields(msg, ("x", "y", "vx", "vy", "yaw", "length", "width"))
+        except CloudFormatError as exc:
+            self.diag.update("objects", DiagLevel.WARN, f"rejected perception/objects: {exc}")
+            return
+        ok = np.all(np.isfinite(arr), axis=1)
+        if not ok.all():
+            self.diag.update("objects", DiagLevel.WARN, f"dropped {int((~ok).sum())} objects with NaN/inf fields")
+        arr = arr[ok]
+        if msg.header.frame_id == "base_link" and self.ego is not None and len(arr):
+            e = self.ego
+            c, s = math.cos(e.yaw), math.sin(e.yaw)
+            x = e.x + c * arr[:, 0] - s * arr[:, 1]
+            y = e.y + s * arr[:, 0] + c * arr[:, 1]
+            vx = c * arr[:, 2] - s * arr[:, 3]
+            vy = s * arr[:, 2] + c * arr[:, 3]
+            arr = np.column_stack([x, y, vx, vy, arr[:, 4] + e.yaw, arr[:, 5], arr[:, 6]])
+        self.objects = ObjectStates.from_velocity(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], yaw=arr[:, 4],
+                                                  length_m=np.maximum(arr[:, 5], 0.1),
+                                                  width_m=np.maximum(arr[:, 6], 0.1))
+        self.objects_rx_s = time.monotonic()
+        # react at once (rate-limited to 50 Hz) instead of waiting for the next timer tick
+        if self.p.replan_on_objects and self.planner.ref is not None and time.monotonic() - self._last_plan_s > 0.02:
+            self.on_timer()
+
+    def _fresh_grid(self):
+        if self.grid is None or time.monotonic() - self.grid_rx_s > self.p.occupancy_timeout_s:
+            return None
+        return self.grid
+
+    # ---- output ------------------------------------------------------------------------
+    def _fail(self, reason: str, message: str):
+        self.diag.update("planner", DiagLevel.ERROR, f"{reason}: {message}; publishing stop (empty path)")
+        self.get_logger().error(f"{reason}: {message}")
+        self._publish_stop()
+        self.last_status = reason
+
+    def _publish_stop(self):
+        path = Path()
+        path.header.stamp = self.get_clock().now().to_msg()
+        path.header.frame_id = self.odom_frame
+        self.pub_traj.publish(path)
+
+    def on_timer(self):
+        fresh = self.check_watchdogs()
+        if not fresh or self.ego is None:
+            status = self.odom_watchdog.status(self.now_s())
+            self.diag.update("planner", DiagLevel.ERROR,
+                             f"stale_odom: localization/odom {status.reason}; publishing stop (empty path)")
+            self._publish_stop()
+            return
+        objects = self.objects if time.monotonic() - self.objects_rx_s <= self.p.objects_timeout_s else None
+        t0 = time.perf_counter()
+        self._last_plan_s = time.monotonic()
+        try:
+            out = self.planner.plan(self.ego, objects, self._fresh_grid())
+        except PlanningError as exc:
+            self._fail(exc.reason, exc.message)
+            return
+        ms = (time.perf_counter() - t0) * 1e3
+        self.plan_ms = (self.plan_ms + [ms])[-200:]
+        if out.trajectory is None:
+            level = DiagLevel.OK if out.status == "goal_reached" else DiagLevel.WARN
+            if out.status == "no_route" and self.last_status in ("unreachable", "goal_in_obstacle", "invalid_input",
+                                                                 "start_in_obstacle", "goal_outside_map",
+                                                                 "start_outside_map"):
+                level = DiagLevel.ERROR  # keep reporting why there is no route
+                self._publish_stop()
+                return
+            self.diag.update("planner", level, out.message)
+            self._publish_stop()
+            self.last_status = out.status
+            return
+        self._publish_trajectory(out.trajectory)
+        level = DiagLevel.ERROR if out.status.startswith("emergency") else DiagLevel.OK
+        self.diag.update("planner", level, f"{out.status}: {out.message}", plan_ms=ms,
+                         plan_ms_p95=float(np.percentile(self.plan_ms, 95)))
+        self.last_status = out.status
+
+    def _publish_trajectory(self, traj):
+        now_s = self.now_s()
+        path = Path()
+        path.header.stamp = s_to_stamp(now_s)
+        path.header.frame_id = self.odom_frame
+        # cut repeated standstill points at the end: arc length must keep growing
+        step = np.hypot(np.diff(traj.x), np.diff(traj.y))
+        moving = np.concatenate([[True], step > 1e-4])
+        last = int(np.nonzero(moving)[0][-1])
+        for i in range(last + 1):
+            ps = PoseStamped()
+            ps.header.frame_id = self.odom_frame
+            ps.header.stamp = s_to_stamp(now_s + float(traj.t_s[i]))
+            ps.pose.position.x = float(traj.x[i])
+            ps.pose.position.y = float(traj.y[i])
+            ps.pose.orientation.z = math.sin(float(traj.yaw[i]) / 2.0)
+            ps.pose.orientation.w = math.cos(float(traj.yaw[i]) / 2.0)
+            path.poses.append(ps)
+        self.pub_traj.publish(path)
+
+
+def main(args=None):
+    run_node(PlannerNode, args)
+
+
+if __name__ == "__main__":
+    main()
