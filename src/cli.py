@@ -17,34 +17,42 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser(argv_subcommand=None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """Top-level parser for `skyroad --help`; subcommands are parsed by `_parse_subcommand`."""
     parser = argparse.ArgumentParser(prog="skyroad", description="skyroad ROS 2 autonomy stack")
     subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
-        # Only the chosen subcommand's module is imported (its arguments are needed).
-        if name == argv_subcommand:
-            module = importlib.import_module(module_name)
-            module.add_arguments(subparser)
-            subparser.set_defaults(_run=module.run)
+    for name, (_module_name, help_text) in SUBCOMMANDS.items():
+        subparsers.add_parser(name, help=help_text, description=help_text)
     return parser
+
+
+def _parse_subcommand(name: str, argv) -> argparse.Namespace:
+    module_name, help_text = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"skyroad {name}", description=help_text)
+    module.add_arguments(parser)
+    try:
+        # Options may stand anywhere: `skyroad launch FILE --composed a:=1` as ros2 launch allows.
+        args = parser.parse_intermixed_args(argv)
+    except TypeError:  # the subcommand has sub-parsers of its own: plain parsing
+        args = parser.parse_args(argv)
+    args._run = module.run
+    return args
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    chosen = next((a for a in argv if not a.startswith("-")), None)
-    if chosen in SUBCOMMANDS:
+    if argv and argv[0] in SUBCOMMANDS:
         try:
-            parser = build_parser(chosen)
+            args = _parse_subcommand(argv[0], argv[1:])
         except ImportError as error:
-            print(f"skyroad {chosen}: not available: {error}", file=sys.stderr)
+            print(f"skyroad {argv[0]}: not available: {error}", file=sys.stderr)
             return 2
     else:
         parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
+        parser.parse_args(argv)  # prints help / usage errors and exits
         parser.print_help()
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        return 0 if not argv else 2
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
