@@ -11,7 +11,7 @@ VPY         := $(VENV)/bin/python
 STAMP       := $(VENV)/.skyroad-install-stamp
 ROS_SOURCED := $(shell [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c 'import rclpy' >/dev/null 2>&1 && echo yes)
 comma       := ,
-EXTRAS      := $(if $(ROS_SOURCED),test,test$(comma)ros-wheels)
+EXTRAS      := $(if $(ROS_SOURCED),test$(comma)commonroad,test$(comma)commonroad$(comma)ros-wheels)
 PYTEST_ARGS ?=
 
 .PHONY: install test demo bench clean-venv
@@ -21,6 +21,7 @@ install: $(STAMP)
 $(STAMP): setup.py setup.cfg constraints.txt package.xml
 	@test -x $(VPY) || $(PYTHON) -m venv $(if $(ROS_SOURCED),--system-site-packages) $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps commonroad-clcs==2025.2.0
 	@touch $@
 
 test: install

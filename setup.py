@@ -20,6 +20,7 @@ NODE_ENTRY_POINTS = {
     "gimbal_node": "skyroad.uav_gimbal.node:main",
     "geofence_node": "skyroad.airspace_geofence.node:main",
     "sim_node": "skyroad.sim.node:main",
+    "uav_mission_node": "skyroad.planning.uav_mission_node:main",
 }
 
 
@@ -61,6 +62,8 @@ setup(
         "mujoco>=3.1",
         "motmetrics>=1.4.0",
         "matplotlib>=3.7",
+        "osqp>=1.0",          # lateral MPC's QP
+        "pyulog>=1.0",        # PX4 ULog base motion for the gimbal bench
     ],
     extras_require={
         # ROS 2 Jazzy from PyPI, exact pins. Leave this extra out when a ROS 2 distro is
@@ -77,6 +80,15 @@ setup(
             "ros-jazzy-rosgraph-msgs==2.0.3",
         ],
         "test": ["pytest>=7.4"],
+        # CommonRoad benchmark (skyroad.planning.commonroad_eval). commonroad-io 2026.1 does not
+        # work with the drivability checker; 2024.3 does. The checker's road-boundary check needs
+        # `triangle` (note: Shewchuk's Triangle library restricts commercial use). The SM1 cost
+        # needs commonroad-clcs, which `make install` adds with --no-deps (it pins an old osqp).
+        "commonroad": [
+            "commonroad-io==2024.3",
+            "commonroad-drivability-checker==2025.4.0",
+            "triangle==20250106",
+        ],
     },
     zip_safe=True,
     maintainer="skyroad maintainers",
