@@ -74,26 +74,32 @@ def test_mission_node_flies_the_mission_closed_loop_over_dds(ros_context):
     from geometry_msgs.msg import PoseStamped, Twist
     from nav_msgs.msg import Odometry, Path
     from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
 
     from skyroad.common.ros import RELIABLE_QOS, SENSOR_QOS, make_executor, s_to_stamp
     from skyroad.control.twist import body_velocity_to_enu
     from skyroad.control.vehicle import VelocityLagPlant
     from skyroad.planning.uav_mission_node import UavMissionNode
 
+    # Lock-stepped on sim time: the test owns /clock, steps the plant 20 ms per tick and waits
+    # for the node's command of that tick, so the loop's dynamics do not depend on machine load.
     node = UavMissionNode(context=ros_context, parameter_overrides=[
+        Parameter("use_sim_time", value=True),
         Parameter("rate_hz", value=50.0), Parameter("max_speed_xy_mps", value=6.0),
         Parameter("max_accel_xy_mps2", value=4.0), Parameter("max_speed_up_mps", value=4.0),
         Parameter("max_accel_z_mps2", value=4.0), Parameter("position_gain_1ps", value=1.5),
-        Parameter("odom_timeout_s", value=2.0)])   # a loaded CI machine must not make it hover
+        Parameter("odom_timeout_s", value=2.0)])
     io = rclpy.create_node("uav_test_io", context=ros_context)
     odom_pub = io.create_publisher(Odometry, "localization/odom", SENSOR_QOS)
     mission_pub = io.create_publisher(Path, "mission", RELIABLE_QOS)
+    clock_pub = io.create_publisher(Clock, "/clock", RELIABLE_QOS)
     cmds = []
     io.create_subscription(Twist, "control/cmd_vel_nominal", cmds.append, RELIABLE_QOS)
     ex = make_executor(ros_context)
     ex.add_node(node)
     ex.add_node(io)
     plant = VelocityLagPlant([0.0, 0.0, 0.0], time_constant_s=0.2, max_accel_mps2=6.0)
+    tick_s = 0.02
     try:
         mission = Path()
         mission.header.frame_id = "map"
@@ -101,20 +107,17 @@ def test_mission_node_flies_the_mission_closed_loop_over_dds(ros_context):
             ps = PoseStamped()
             ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = p
             mission.poses.append(ps)
-        clock = lambda: io.get_clock().now().nanoseconds * 1e-9  # noqa: E731
-        last = clock()
-        last_sent = -math.inf
-        deadline = time.monotonic() + 25.0
-        while time.monotonic() < deadline and not node.mission_complete:
-            now = clock()
-            dt = max(1e-3, now - last)
-            last = now
+        sim_time_s = 100.0
+        wall_deadline = time.monotonic() + 60.0
+        while sim_time_s < 100.0 + 25.0 and not node.mission_complete and time.monotonic() < wall_deadline:
             if cmds:
                 c = cmds[-1]
                 v_enu = body_velocity_to_enu([c.linear.x, c.linear.y, c.linear.z], plant.yaw)
-                plant.step(v_enu, c.angular.z, dt)
+                plant.step(v_enu, c.angular.z, tick_s)
+            sim_time_s += tick_s
+            clock_pub.publish(Clock(clock=s_to_stamp(sim_time_s)))
             odom = Odometry()
-            odom.header.stamp = s_to_stamp(now)
+            odom.header.stamp = s_to_stamp(sim_time_s)
             odom.header.frame_id = "map"
             odom.pose.pose.position.x, odom.pose.pose.position.y, odom.pose.pose.position.z = \
                 map(float, plant.position)
@@ -126,11 +129,12 @@ def test_mission_node_flies_the_mission_closed_loop_over_dds(ros_context):
             odom.twist.twist.linear.x, odom.twist.twist.linear.y = c * vx + s * vy, -s * vx + c * vy
             odom.twist.twist.linear.z = vz
             odom_pub.publish(odom)
-            # (re)send the mission until the node has planned it: discovery takes a moment
-            if node.route is None and time.monotonic() - last_sent > 0.5:
+            if node.route is None:  # (re)send the mission until planned: discovery takes a moment
                 mission_pub.publish(mission)
-                last_sent = time.monotonic()
-            ex.spin_once(timeout_sec=0.01)
+            commands_before = len(cmds)
+            tick_deadline = time.monotonic() + 0.5
+            while len(cmds) == commands_before and time.monotonic() < tick_deadline:
+                ex.spin_once(timeout_sec=0.005)
         assert node.mission_complete, (plant.position, node.route)
         assert np.linalg.norm(plant.position - [12.0, 8.0, 6.0]) <= 1.0 + 0.3
         assert node.route.planner == "straight"
