@@ -21,44 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..common.paths import PACKAGE, ament_package_prefix, package_share_dir, source_tree_root
 from .substitutions import SubstitutionError
 
-PACKAGE = "skyroad"
-
-
-def repo_root() -> Optional[Path]:
-    """The source tree this module runs from, if it is one: <root>/src/launcher/packages.py
-    with <root>/package.xml naming skyroad."""
-    root = Path(__file__).resolve().parents[2]
-    package_xml = root / "package.xml"
-    if (root / "src").is_dir() and package_xml.is_file() and f"<name>{PACKAGE}</name>" in \
-            package_xml.read_text(encoding="utf-8", errors="replace"):
-        return root
-    return None
-
-
-def ament_prefixes(environ=None) -> List[Path]:
-    environ = os.environ if environ is None else environ
-    prefixes = [Path(p) for p in environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    for extra in (Path(sys.prefix),):
-        if extra not in prefixes:
-            prefixes.append(extra)
-    return prefixes
-
-
-def ament_package_prefix(package: str, environ=None) -> Optional[Path]:
-    for prefix in ament_prefixes(environ):
-        if (prefix / "share" / "ament_index" / "resource_index" / "packages" / package).is_file():
-            return prefix
-    return None
+repo_root = source_tree_root  # kept under its old name for callers
 
 
 def find_package_share(package: str, environ=None) -> str:
+    if package == PACKAGE:
+        try:
+            return str(package_share_dir(environ))
+        except FileNotFoundError:
+            pass
     prefix = ament_package_prefix(package, environ)
     if prefix is not None and (prefix / "share" / package).is_dir():
         return str(prefix / "share" / package)
-    if package == PACKAGE and repo_root() is not None:
-        return str(repo_root())
     raise SubstitutionError(f"package '{package}' not found in the ament index "
                             f"(AMENT_PREFIX_PATH={os.environ.get('AMENT_PREFIX_PATH', '')!r}, "
                             f"{sys.prefix})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ..common.paths import share_path
 
 # ros_gz_bridge's pairs for the message types the built-in sim produces or consumes
 ROS_TO_GZ_TYPES = {
@@ -29,7 +30,7 @@ ROS_TO_GZ_TYPES = {
 DIRECTIONS = ("GZ_TO_ROS", "ROS_TO_GZ", "BIDIRECTIONAL")
 KNOWN_KEYS = {"ros_topic_name", "gz_topic_name", "topic_name", "ros_type_name", "gz_type_name", "direction",
               "lazy", "subscriber_queue", "publisher_queue", "qos_profile"}
-DEFAULT_BRIDGE_FILE = Path(__file__).resolve().parents[2] / "config" / "gz_bridge.yaml"
+DEFAULT_BRIDGE_FILE = share_path("config", "gz_bridge.yaml")
 
 
 class BridgeConfigError(ValueError):

@@ -18,13 +18,14 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, Imu, JointState, LaserScan, NavSatFix, NavSatStatus, PointCloud2, PointField
 from std_msgs.msg import Bool, Float64
 
+from ..common.paths import share_path
 from ..common.params import ParameterConfigError, ParamSpec
 from ..common.ros import RELIABLE_QOS, DiagLevel, SkyroadNode, run_node, s_to_stamp
 from . import bridge as bridge_mod
 from .sdf import SdfError
 from .simulator import SimError, Simulator
 
-WORLDS_DIR = Path(__file__).resolve().parents[2] / "sim_worlds"
+WORLDS_DIR = share_path("sim_worlds")
 
 ROS_TYPES = {
     "rosgraph_msgs/msg/Clock": Clock, "sensor_msgs/msg/Imu": Imu, "sensor_msgs/msg/LaserScan": LaserScan,

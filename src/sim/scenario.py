@@ -20,9 +20,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import yaml
+from ..common.paths import package_share_dir
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_SCENARIO = REPO / "scenarios" / "demo.yaml"
+SHARE_DIR = package_share_dir()
+DEMO_SCENARIO = SHARE_DIR / "scenarios" / "demo.yaml"
 
 
 class ScenarioError(ValueError):
@@ -163,7 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .demo import run_demo
-    files = [Path(f) for f in args.files] if args.files else sorted((REPO / "scenarios").glob("*.yaml"))
+    files = [Path(f) for f in args.files] if args.files else sorted((SHARE_DIR / "scenarios").glob("*.yaml"))
     try:
         scenarios = [load_scenario(f) for f in files]
     except ScenarioError as exc:

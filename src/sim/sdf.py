@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
+from ..common.paths import share_path
 from .transforms import pose_to_transform
 
 SUPPORTED_SDF_VERSIONS = ("1.6", "1.7", "1.8", "1.9", "1.10", "1.11")
-PACKAGE_MODELS_DIR = Path(__file__).resolve().parents[2] / "sim_worlds" / "models"
+PACKAGE_MODELS_DIR = share_path("sim_worlds", "models")
 
 
 class SdfError(ValueError):
