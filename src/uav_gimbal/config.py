@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from skyroad.common.params import ParamSpec, ParameterConfigError, validate_all
+from skyroad.common.paths import share_path
 
 NODE_NAME = "gimbal_node"
 MODES = ("follow", "lock", "yaw_lock", "roi", "neutral", "retract")
@@ -56,7 +57,10 @@ GIMBAL_PARAMS = (
     P("estimator_align_ki", 0.0, "gyro-bias learning gain during start-up levelling", min=0.0, max=50.0, unit="rad/s^2"),
     P("bias_observer", True, "learn the camera gyro bias from camera gyro - R_cb * vehicle gyro - joint rates (encoders)"),
     P("bias_observer_window_s", 2.0, "averaging window of the kinematic bias observer", min=0.1, max=60.0, unit="s"),
-    P("bias_observer_gain", 0.03, "fraction of each window's bias measurement taken (low-pass over windows)", min=0.0, max=1.0),
+    P("bias_observer_end_error_deg", 0.1, "1-sigma of the bounded angle error of the kinematic integral (encoder INL 0.05 deg, isolator deflection, feed latency x rate); sets the observer's weighting", min=0.001, max=10.0, unit="deg"),
+    P("bias_drift_backcorrection", False, "when the bias estimate improves, also remove the attitude drift the earlier (worse) estimate integrated (fixed-lag re-attribution, applied slowly); off: neutral on synthetic seeds, worse on the EuRoC flight (README)"),
+    P("bias_backcorrection_time_s", 10.0, "time constant over which that attitude correction is applied (slow: far below the 0.5 Hz jitter band)", min=0.5, max=600.0, unit="s"),
+    P("bias_observer_memory_s", 300.0, "forgetting horizon of the bias observer (bias instability / temperature drift time scale)", min=10.0, max=36000.0, unit="s"),
     P("accel_lpf_hz", 2.0, "low-pass of the accelerometer used for tilt correction", min=0.01, max=500.0, unit="Hz"),
     P("accel_gate_frac", 0.08, "tilt correction only while | |a| - g | < frac * g", min=0.0, max=1.0),
     # ---- IMU on the camera: TDK InvenSense ICM-42688-P, datasheet DS-000347 rev 1.x ------------------
@@ -200,7 +204,7 @@ def load_yaml_config(path, overrides: Optional[Mapping[str, Any]] = None) -> Gim
 
 
 def default_config_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "config" / "gimbal.yaml"
+    return share_path("config", "gimbal.yaml")
 
 
 def deg(x: float) -> float:
