@@ -378,4 +378,9 @@ class LateralMPC:
                                     {"type": "ineq", "fun": lambda u: A @ u - lo, "jac": lambda u: A}],
                        options={"maxiter": 200, "ftol": 1e-10})
         u = np.clip(res.x, lo[:n], hi[:n])
+        if not np.all(np.isfinite(u)):
+            # Seen in the town drive: OSQP hit its iteration limit on a reference ~157 deg behind
+            # the car and the fallback returned NaN. Say so; the node stops the car on it.
+            raise ValueError(f"lateral MPC QP has no finite solution (OSQP and SLSQP failed: "
+                             f"{res.message}); reference probably far behind the vehicle")
         return u, f"fallback:{'solved' if res.success else res.message}", int(res.nit)

@@ -329,6 +329,13 @@ class ControllerNode(SkyroadNode):
             self._stop("tracking", DiagLevel.ERROR, f"controller failed ({type(error).__name__}: {error})")
             return
         speed, steer = out.speed_cmd_mps, out.steer_cmd_rad
+        if not (math.isfinite(speed) and math.isfinite(steer)):
+            # A solver fallback that returns NaN must stop the car with a reason, never publish
+            # a NaN Twist (the vehicle ignores it and the car would stand without explanation).
+            self._stop("tracking", DiagLevel.ERROR, f"controller produced a non-finite command "
+                       f"(speed {speed}, steering {steer}); stopping",
+                       heading_error_rad=out.heading_error_rad)
+            return
         linear, angular = ackermann_to_twist(speed, steer, self.p.wheelbase_m)
         msg = Twist()
         msg.linear.x = linear

@@ -48,6 +48,9 @@ class ObstacleNode(SkyroadNode):
         ParamSpec("use_odom", True, "track in the odometry frame using localization/odom"),
         ParamSpec("sensor_offset", [0.0, 0.0, 0.0, 0.0], "sensor pose in base_link: x, y, z, yaw",
                   length=4),
+        ParamSpec("self_filter_box", [0.0, 0.0, 0.0, 0.0], "own body in base_link: x_min, x_max, y_min, y_max; "
+                  "returns inside are the vehicle itself (wheels, mirrors seen by a bumper lidar) and are dropped "
+                  "(all zero = off)", length=4, unit="m"),
         ParamSpec("grid_size_m", 40.0, "occupancy grid side", min=2.0, max=500.0, unit="m"),
         ParamSpec("grid_resolution_m", 0.1, "occupancy cell size", min=0.01, max=2.0, unit="m"),
         ParamSpec("inflation_radius_m", 0.3, "obstacle inflation radius", min=0.0, max=5.0, unit="m"),
@@ -104,6 +107,7 @@ class ObstacleNode(SkyroadNode):
         out[:, 0] = ox + c * pts[:, 0] - s * pts[:, 1]
         out[:, 1] = oy + s * pts[:, 0] + c * pts[:, 1]
         out[:, 2] = pts[:, 2] + oz
+        out = out[~self._inside_self(out[:, 0], out[:, 1])]
         frame = header_frame or "base_link"
         self.sensor_xy = (ox, oy)
         if self.p.use_odom and self.pose is not None:
@@ -115,6 +119,13 @@ class ObstacleNode(SkyroadNode):
             self.sensor_xy = (x + c * ox - s * oy, y + s * ox + c * oy)
             frame = self.odom_frame
         return out, frame
+
+    def _inside_self(self, bx, by) -> np.ndarray:
+        """True for base_link points inside the vehicle's own body box (self_filter_box)."""
+        x0, x1, y0, y1 = self.p.self_filter_box
+        if x1 <= x0 or y1 <= y0:
+            return np.zeros(np.shape(bx), dtype=bool)
+        return (bx >= x0) & (bx <= x1) & (by >= y0) & (by <= y1)
 
     def _process(self, pts: np.ndarray, header, ground_method=None):
         stamp_s = stamp_to_s(header.stamp)
@@ -162,8 +173,17 @@ class ObstacleNode(SkyroadNode):
         p = self.p
         spec = GridSpec.centred(0.0, 0.0, p.grid_size_m, p.grid_resolution_m)
         ox, oy, _, oyaw = p.sensor_offset
-        grid = scan_to_grid(ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max,
+        # returns from the own body: unknown (NaN) for the grid, not counted as bad ranges
+        ang = msg.angle_min + msg.angle_increment * np.arange(ranges.size) + oyaw
+        with np.errstate(invalid="ignore"):
+            own = np.isfinite(ranges) & self._inside_self(ox + ranges * np.cos(ang), oy + ranges * np.sin(ang))
+        grid_ranges = np.where(own, np.nan, ranges)
+        grid = scan_to_grid(grid_ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max,
                             (ox, oy, oyaw), spec, p.inflation_radius_m, warnings=self.warnings)
+        if own.any():
+            self.warnings["range_nan"] -= int(own.sum())
+            if self.warnings["range_nan"] <= 0:
+                del self.warnings["range_nan"]
         out = OccupancyGrid()
         out.header.stamp = msg.header.stamp
         out.header.frame_id = "base_link"

@@ -148,6 +148,11 @@ class VehicleLimits:
     jerk_max_mps3: float = 15.0
     lat_acc_max_mps2: float = 5.0
     friction_acc_max_mps2: float = 9.0
+    # Body (footprint) centre ahead of the planning reference point along the body axis. 0 when
+    # poses are the body centre (CommonRoad); a car whose odometry frame sits at the rear axle
+    # (REP 105 base_link of an Ackermann car, the sim's skyroad_car: +1.164 m) needs it, or the
+    # discs would cover the rear overhang and leave the front of the car unchecked.
+    center_offset_m: float = 0.0
 
     @property
     def kappa_max_1pm(self) -> float:
@@ -155,7 +160,7 @@ class VehicleLimits:
 
     def disc_offsets_m(self) -> np.ndarray:
         """Three discs along the body axis covering the rectangle."""
-        return np.array([-self.length_m / 3.0, 0.0, self.length_m / 3.0])
+        return self.center_offset_m + np.array([-self.length_m / 3.0, 0.0, self.length_m / 3.0])
 
     @property
     def disc_radius_m(self) -> float:
@@ -382,7 +387,7 @@ def _followers(obstacles, ex, ey, eyaw, limits: VehicleLimits, band_m: float) ->
     c, s = math.cos(eyaw), math.sin(eyaw)
     dx = np.where(ok, ob[:, 0], 0.0) - ex
     dy = np.where(ok, ob[:, 1], 0.0) - ey
-    lon = c * dx + s * dy
+    lon = c * dx + s * dy - limits.center_offset_m   # along the body axis, from the body centre
     lat = -s * dx + c * dy
     same_dir = np.cos(np.where(ok, ob[:, 2], eyaw) - eyaw) > math.cos(math.pi / 4)
     behind = lon + np.where(ok, ob[:, 3], 0.0) / 2.0 < -limits.length_m / 2.0

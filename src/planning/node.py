@@ -23,7 +23,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from sensor_msgs.msg import PointCloud2
 
 from ..common.params import ParamSpec
-from ..common.ros import (RELIABLE_QOS, DiagLevel, SkyroadNode, run_node, s_to_stamp, stamp_to_s)
+from ..common.ros import (LATCHED_QOS, RELIABLE_QOS, DiagLevel, SkyroadNode, run_node, s_to_stamp, stamp_to_s)
 from .car_planner import CarPlanner, CarPlannerConfig, EgoState, GridInFrame
 from .frenet import FrenetConfig, VehicleLimits
 from .grid import PlanningError
@@ -58,6 +58,9 @@ class PlannerNode(SkyroadNode):
         ParamSpec("odom_timeout_s", 0.5, "odometry staleness timeout (steady clock)", min=0.05, max=10.0, unit="s"),
         ParamSpec("objects_timeout_s", 1.0, "objects older than this are ignored", min=0.05, max=10.0, unit="s"),
         ParamSpec("occupancy_timeout_s", 2.0, "occupancy older than this is ignored", min=0.05, max=30.0, unit="s"),
+        ParamSpec("body_center_x_m", 0.0, "footprint centre ahead of the odometry reference point along the "
+                  "body axis (an Ackermann base_link at the rear axle: about half the wheelbase)",
+                  min=-10.0, max=10.0, unit="m"),
         ParamSpec("replan_on_objects", True, "also replan at once when perception/objects arrives (cuts the "
                   "reaction time to a new object from up to one timer period to one planning cycle)"),
     )
@@ -79,6 +82,13 @@ class PlannerNode(SkyroadNode):
         self.create_subscription(PoseStamped, "goal_pose", self.on_goal, RELIABLE_QOS)
         self.create_subscription(Path, "mission", self.on_mission, RELIABLE_QOS)
         self.create_subscription(OccupancyGrid, "perception/occupancy", self.on_occupancy, RELIABLE_QOS)
+        # Prior map (map_server convention: latched) for the coarse route to a goal; the local
+        # perception/occupancy grid only reaches the sensor's range, so a goal beyond it would
+        # otherwise be routed in a straight line through whatever lies between.
+        self.map_grid: GridInFrame | None = None
+        self.map_frame = ""
+        self.create_subscription(OccupancyGrid, "map", self.on_map, LATCHED_QOS)
+        self.active_goal = None
         self.create_subscription(PointCloud2, "perception/objects", self.on_objects, RELIABLE_QOS)
         self.odom_watchdog = self.add_watchdog("odom", timeout_s=self.p.odom_timeout_s)
         self.timer = self.create_timer(1.0 / self.p.replan_rate_hz, self.on_timer)
@@ -89,7 +99,7 @@ class PlannerNode(SkyroadNode):
         limits = VehicleLimits(length_m=p.vehicle_length_m, width_m=p.vehicle_width_m, wheelbase_m=p.wheelbase_m,
                                max_steer_rad=p.max_steer_rad, v_max_mps=max(p.cruise_speed_mps * 1.2, 1.0),
                                a_max_mps2=p.a_max_mps2, a_brake_mps2=p.a_brake_mps2, jerk_max_mps3=p.jerk_max_mps3,
-                               lat_acc_max_mps2=p.lat_acc_max_mps2)
+                               lat_acc_max_mps2=p.lat_acc_max_mps2, center_offset_m=p.body_center_x_m)
         span = p.lateral_span_m
         offsets = tuple(np.round(np.arange(-span, span + 1e-9, 0.5), 3)) if span > 0 else (0.0,)
         frenet = FrenetConfig(dt_s=p.dt_s, horizon_s=p.horizon_s,
@@ -150,6 +160,9 @@ class PlannerNode(SkyroadNode):
             self._fail("invalid_input", f"goal_pose frame '{msg.header.frame_id}' is not the odometry frame "
                                         f"'{self.odom_frame}' (no tf2 in this stack: send goals in that frame)")
             return
+        if self.active_goal is not None and self.planner.ref is not None and \
+                math.hypot(g[0] - self.active_goal[0], g[1] - self.active_goal[1]) < 1e-3:
+            return  # the same goal re-sent (latched / periodic operator): keep the route, do not re-plan it
         if self.ego is None:
             self.pending_goal = g
             self.diag.update("planner", DiagLevel.WARN, "goal received, waiting for localization/odom")
@@ -158,12 +171,16 @@ class PlannerNode(SkyroadNode):
 
     def _route_to(self, goal_xy):
         self.pending_goal = None
+        self.active_goal = (float(goal_xy[0]), float(goal_xy[1]))
+        grid = self.map_grid if self.map_grid is not None else self._fresh_grid()
         try:
-            source = self.planner.set_goal(self.ego, goal_xy, self._fresh_grid())
+            source = self.planner.set_goal(self.ego, goal_xy, grid)
         except PlanningError as exc:
             self.planner.clear()
             self._fail(exc.reason, exc.message)
             return
+        if grid is self.map_grid and source == "grid_astar":
+            source = "grid_astar_on_map"
         self.diag.update("route", DiagLevel.OK, f"route to goal via {source}",
                          goal_x=float(goal_xy[0]), goal_y=float(goal_xy[1]),
                          route_points=len(self.planner.route))
@@ -173,21 +190,49 @@ class PlannerNode(SkyroadNode):
         try:
             if len(pts) == 0:
                 raise PlanningError("invalid_input", "mission Path is empty")
+            if self.planner.route_source == "mission" and self.planner.route is not None and \
+                    self.planner.route.shape == pts.shape and np.allclose(self.planner.route, pts, atol=1e-6):
+                return  # the same mission re-sent: keep the route
             self.planner.set_route(pts)
+            self.active_goal = None
         except PlanningError as exc:
             self.planner.clear()
             self._fail(exc.reason, exc.message)
             return
         self.diag.update("route", DiagLevel.OK, f"mission with {len(pts)} waypoints")
 
+    def on_map(self, msg: OccupancyGrid):
+        grid = self._grid_from_msg(msg, "map")
+        if grid is None:
+            return
+        changed = self.map_grid is None or grid.occupied.shape != self.map_grid.occupied.shape or \
+            not np.array_equal(grid.occupied, self.map_grid.occupied) or grid.origin_xy != self.map_grid.origin_xy
+        self.map_grid = grid
+        if changed:
+            self.diag.update("map", DiagLevel.OK, f"prior map {grid.occupied.shape[1]}x{grid.occupied.shape[0]} cells, "
+                             f"{int(grid.occupied.sum())} occupied")
+            # a route built before the map arrived (straight line) or on an older map: re-route
+            if self.active_goal is not None and self.ego is not None and self.planner.ref is not None \
+                    and self.planner.route_source != "already_at_goal":
+                self._route_to(self.active_goal)
+
     def on_occupancy(self, msg: OccupancyGrid):
+        grid = self._grid_from_msg(msg, "occupancy")
+        if grid is None:
+            return
+        self.grid = grid
+        self.grid_rx_s = time.monotonic()
+        self.diag.update("occupancy", DiagLevel.OK, f"{grid.occupied.shape[1]}x{grid.occupied.shape[0]} grid, "
+                         f"{int(grid.occupied.sum())} occupied cells")
+
+    def _grid_from_msg(self, msg: OccupancyGrid, name: str):
         info = msg.info
         h, w = int(info.height), int(info.width)
         if h < 2 or w < 2 or len(msg.data) != h * w or not (info.resolution > 0 and math.isfinite(info.resolution)):
-            self.diag.update("occupancy", DiagLevel.WARN,
+            self.diag.update(name, DiagLevel.WARN,
                              f"rejected OccupancyGrid: {w}x{h} cells, {len(msg.data)} values, "
                              f"resolution {info.resolution}")
-            return
+            return None
         data = np.asarray(msg.data, dtype=np.int16).reshape(h, w)
         occ = data >= self.p.occupied_threshold
         if self.p.unknown_is_occupied:
@@ -203,8 +248,8 @@ class PlannerNode(SkyroadNode):
             origin = (ox, oy)
         if msg.header.frame_id == "base_link":
             if self.ego is None:
-                self.diag.update("occupancy", DiagLevel.WARN, "base_link grid before any odometry: ignored")
-                return
+                self.diag.update(name, DiagLevel.WARN, "base_link grid before any odometry: ignored")
+                return None
             e = self.ego
             c, s = math.cos(e.yaw), math.sin(e.yaw)
             fx = e.x + c * frame_local[0] - s * frame_local[1]
@@ -212,9 +257,7 @@ class PlannerNode(SkyroadNode):
             frame = (fx, fy, e.yaw + frame_local[2])
         else:
             frame = frame_local
-        self.grid = GridInFrame(occ, float(info.resolution), origin, frame)
-        self.grid_rx_s = time.monotonic()
-        self.diag.update("occupancy", DiagLevel.OK, f"{w}x{h} grid, {int(occ.sum())} occupied cells")
+        return GridInFrame(occ, float(info.resolution), origin, frame)
 
     def on_objects(self, msg: PointCloud2):
         from ..perception.ros_convert import CloudFormatError, cloud_fields
@@ -307,6 +350,10 @@ class PlannerNode(SkyroadNode):
         step = np.hypot(np.diff(traj.x), np.diff(traj.y))
         moving = np.concatenate([[True], step > 1e-4])
         last = int(np.nonzero(moving)[0][-1])
+        if last < 1:
+            # a braking profile from standstill: no motion left, which is "stop and hold"
+            self._publish_stop()
+            return
         for i in range(last + 1):
             ps = PoseStamped()
             ps.header.frame_id = self.odom_frame

@@ -4,9 +4,11 @@
    (composed mode, one executor; they talk over real DDS), with rtf:=0: the sim steps as fast as
    the CPU allows and every other node's timers run on /clock between sim chunks.
 2. The operator part of this module publishes the prior map (/map, from the SDF's static
-   obstacles), car1's goal_pose and uav1's waypoint mission. When the launch file starts no
-   planner/controller of its own, the demo autopilots of skyroad.sim.autopilot (grid A* + pure
-   pursuit, waypoint follower, from the planning/control cores) close the loops on ground truth.
+   obstacles), car1's goal_pose and uav1's waypoint mission. car1 is driven by the stack nodes of
+   the launch file (stack:=true: obstacle_node -> planner_node -> controller_node, on ground-truth
+   odometry). With --autopilot (stack:=false), or for a vehicle the launch file starts no nodes for
+   (uav1: uav_mission_node has no console script yet), the demo autopilots of skyroad.sim.autopilot
+   (grid A* + pure pursuit, waypoint follower, from the planning/control cores) close the loops.
 3. It stops when both vehicles are done (or on timeout) and writes out/demo/report.json and
    out/demo/report.png. Exit code 0 only when both missions succeeded with no collision.
 """
@@ -32,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     parser.add_argument("--launch", default=str(DEFAULT_LAUNCH), help="launch file to run")
     parser.add_argument("--no-plot", action="store_true", help="skip report.png")
-    parser.add_argument("--stack", action="store_true", help="drive with the stack nodes of the launch file "
-                        "(stack:=true) instead of the built-in demo autopilots")
+    parser.add_argument("--autopilot", action="store_true", help="drive car1 with the built-in demo autopilot "
+                        "(grid A* + pure pursuit on ground truth) instead of the stack nodes of the launch file "
+                        "(obstacle_node, planner_node, controller_node; the default)")
+    parser.add_argument("--stack", action="store_true", help=argparse.SUPPRESS)   # old spelling of the default
 
 
 @dataclass
@@ -57,7 +61,7 @@ class Track:
 class Evaluator:
     """Reads the simulator directly (same process) for ground truth, clearance and contacts."""
 
-    def __init__(self, sim, sc, sample_period_s: float = 0.2):
+    def __init__(self, sim, sc, sample_period_s: float = 0.2, actor_near_m: float = 10.0):
         self.sim = sim
         self.sc = sc
         self.goal = None if sc.car_goal_xy is None else np.asarray(sc.car_goal_xy, dtype=float)
@@ -72,6 +76,10 @@ class Evaluator:
         self.uav_done_t = None
         self.car_autopilot = None
         self.car_blocked_s = 0.0
+        # "stopped for an obstacle", judged from ground truth whatever drives the car: standing still
+        # (< 0.3 m/s) after it first moved, short of its goal, with an actor within actor_near_m
+        self.actor_near_m = actor_near_m
+        self.car_moved = False
         self.car_handle = next((c for c in sim.cars if c.name == sc.car_model), None)
         self.uav_handle = next((c for c in sim.copters if c.name == sc.uav_model), None)
         if sc.car_model and self.car_handle is None:
@@ -91,9 +99,12 @@ class Evaluator:
             car_pos, _ = sim.body_pose(sc.car_model)
             self.car.add(t, car_pos)
             self.min_clearance["car"] = min(self.min_clearance["car"], sim.clearance(sc.car_model, 10.0))
-            if self.car_autopilot is not None and self.car_autopilot.blocked:
-                self.car_blocked_s += self.period
             speed = abs(self.car_handle.drive.model.v)
+            self.car_moved |= speed > 0.5
+            if self.car_moved and self.car_done_t is None and speed < 0.3:
+                actors = np.asarray(list(sim.actor_positions().values()), dtype=float).reshape(-1, 3)
+                if len(actors) and np.min(np.linalg.norm(actors[:, :2] - car_pos[:2], axis=1)) < self.actor_near_m:
+                    self.car_blocked_s += self.period
             if self.car_done_t is None and np.linalg.norm(car_pos[:2] - self.goal) < sc.car_goal_tolerance_m \
                     and speed < 0.3:
                 self.car_done_t = t
@@ -117,13 +128,12 @@ class Evaluator:
             (self.uav_handle is None or self.uav_done_t is not None)
 
 
-def _build_nodes(launch_file: str, world: str, seed: int, context, stack: bool = False):
+def _build_nodes(launch_file: str, world: str, seed: int, context, stack: bool = True):
     """Nodes of the launch file, constructed in-process exactly as `skyroad launch --composed` does."""
     from ..launcher.composed import prepare
     from ..launcher.description import load_launch_file
     args = {"world": world, "rtf": "0.0", "seed": str(seed), "cameras": "false"}
-    if stack:
-        args["stack"] = "true"
+    args["stack"] = "true" if stack else "false"
     desc = load_launch_file(launch_file, args)
     nodes = []
     for spec, node_class in prepare(desc.nodes):
@@ -165,7 +175,7 @@ def _operator_messages(world, sc, stamp_clock):
 
 
 def run_demo(out_dir: Path, sc=None, launch_file: str = str(DEFAULT_LAUNCH), plot: bool = True, log=print,
-             stack: bool = False) -> dict:
+             stack: bool = True) -> dict:
     """Run scenario `sc` (skyroad.sim.scenario.Scenario; default scenarios/demo.yaml)."""
     from .scenario import DEMO_SCENARIO, load_scenario
     sc = sc or load_scenario(DEMO_SCENARIO)
@@ -321,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             sc.seed = args.seed
         report = run_demo(Path(args.out), sc, launch_file=args.launch, plot=not args.no_plot,
-                          log=lambda m: print(m, file=sys.stderr), stack=args.stack)
+                          log=lambda m: print(m, file=sys.stderr), stack=not args.autopilot)
     except Exception as exc:   # the demo is a CLI: report, do not dump a traceback
         from ..launcher.errors import LaunchError
         from ..common.params import ParameterConfigError
