@@ -34,6 +34,7 @@ def test_bad_scenarios_are_named_errors(tmp_path, text, fragment):
 
 def test_expectations_and_junit(tmp_path):
     sc = load_scenario(REPO / "scenarios" / "demo.yaml")
+    sc.car_min_stopped_s = 0.5  # exercise the wait expectation whatever demo.yaml asks
     good = {"collision_count": 0, "collisions": [], "car": {"success": True, "stopped_for_obstacles_s": 2.0,
                                                              "final_distance_to_goal_m": 0.4},
             "uav": {"success": True, "waypoints_reached": 6}}
