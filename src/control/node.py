@@ -34,12 +34,11 @@ from .path import PathError
 from .pure_pursuit import PurePursuitConfig
 from .tracker import LATERAL_LAWS, TrackerConfig, TrajectoryTracker, split_by_gear
 from .twist import ackermann_to_twist
+from skyroad.common.geometry import yaw_from_quaternion
 
 CONTROLLERS = LATERAL_LAWS + ("mppi",)
 
 
-def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 def path_to_arrays(msg: Path):

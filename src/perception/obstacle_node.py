@@ -23,10 +23,9 @@ from .lidar import LidarDetectorConfig, detect_objects, finite_points
 from .occupancy import GridSpec, scan_to_grid
 from .ros_convert import CloudFormatError, cloud_fields, objects_to_cloud, objects_to_markers
 from .tracker import CHI2_99, MultiObjectTracker, TrackerConfig
+from skyroad.common.geometry import yaw_of
 
 
-def _yaw_from_quat(q) -> float:
-    return float(np.arctan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z)))
 
 
 class ObstacleNode(SkyroadNode):
@@ -94,7 +93,7 @@ class ObstacleNode(SkyroadNode):
 
     def on_odom(self, msg: Odometry):
         p = msg.pose.pose
-        vals = (p.position.x, p.position.y, _yaw_from_quat(p.orientation))
+        vals = (p.position.x, p.position.y, yaw_of(p.orientation))
         if all(np.isfinite(vals)):
             self.pose = vals
             self.odom_frame = msg.header.frame_id or "odom"

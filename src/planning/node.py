@@ -28,10 +28,9 @@ from .car_planner import CarPlanner, CarPlannerConfig, EgoState, GridInFrame
 from .frenet import FrenetConfig, VehicleLimits
 from .grid import PlanningError
 from .prediction import ObjectStates
+from skyroad.common.geometry import yaw_of
 
 
-def _yaw_from_quat(q) -> float:
-    return float(math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z)))
 
 
 class PlannerNode(SkyroadNode):
@@ -141,7 +140,7 @@ class PlannerNode(SkyroadNode):
             dt = stamp_to_s(msg.header.stamp) - self._last_odom_stamp
             if 1e-3 < dt < 1.0:
                 accel = float(np.clip((speed - prev.speed_mps) / dt, -10.0, 10.0))
-        self.ego = EgoState(pos.x, pos.y, _yaw_from_quat(q), speed, accel, float(np.clip(kappa, -1.0, 1.0)))
+        self.ego = EgoState(pos.x, pos.y, yaw_of(q), speed, accel, float(np.clip(kappa, -1.0, 1.0)))
         self._last_odom_stamp = stamp_to_s(msg.header.stamp)
         self.odom_frame = msg.header.frame_id or "odom"
         self.odom_watchdog.feed()
@@ -238,7 +237,7 @@ class PlannerNode(SkyroadNode):
         if self.p.unknown_is_occupied:
             occ |= data < 0
         oq = info.origin.orientation
-        oyaw = _yaw_from_quat(oq)
+        oyaw = yaw_of(oq)
         ox, oy = info.origin.position.x, info.origin.position.y
         if abs(oyaw) > 1e-6:  # rotated grid origin: fold the rotation into the frame pose
             frame_local = (ox, oy, oyaw)

@@ -22,6 +22,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry, Path
 
+from skyroad.common.geometry import yaw_from_quaternion
 from skyroad.common.params import ParameterConfigError, ParamSpec
 from skyroad.common.ros import (LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, DiagLevel, SkyroadNode,
                                 run_node, stamp_to_s)
@@ -158,7 +159,7 @@ class UavMissionNode(SkyroadNode):
             pos = np.array([p.position.x, p.position.y, p.position.z])
             vel = _quat_rotate(q, [msg.twist.twist.linear.x, msg.twist.twist.linear.y,
                                    msg.twist.twist.linear.z])
-            yaw = math.atan2(2.0 * (q[3] * q[2] + q[0] * q[1]), 1.0 - 2.0 * (q[1] ** 2 + q[2] ** 2))
+            yaw = yaw_from_quaternion(*q)
         except ValueError:
             self._odom_wd.reject()
             return

@@ -24,10 +24,9 @@ from ..control.pure_pursuit import PurePursuit, PurePursuitConfig
 from ..control.twist import ackermann_to_twist, enu_velocity_to_body
 from ..planning.grid import PlanningError
 from ..planning.grid_astar import plan_grid_path
+from ..common.geometry import yaw_of
 
 
-def _yaw(q) -> float:
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
 def corridor_blocked(points_xy: np.ndarray, path_xy: np.ndarray, start_index: int, half_width_m: float,
@@ -124,7 +123,7 @@ class CarAutopilot(SkyroadNode):
         own = (px >= x0) & (px <= x1) & (np.abs(py) <= self.p.body_half_width_m)
         px, py = px[~own], py[~own]
         pose = self.odom.pose.pose
-        yaw = _yaw(pose.orientation)
+        yaw = yaw_of(pose.orientation)
         c, s = math.cos(yaw), math.sin(yaw)
         self.scan_points_xy = np.stack([pose.position.x + c * px - s * py, pose.position.y + s * px + c * py], axis=1)
 
@@ -163,7 +162,7 @@ class CarAutopilot(SkyroadNode):
             self.cmd_pub.publish(cmd)
             return
         pose = self.odom.pose.pose
-        yaw = _yaw(pose.orientation)
+        yaw = yaw_of(pose.orientation)
         v = self.odom.twist.twist.linear.x
         speed, steer = self.pp.command(pose.position.x, pose.position.y, yaw, v, self.path)
         nearest = int(np.argmin(np.linalg.norm(self.path - [pose.position.x, pose.position.y], axis=1)))
@@ -215,7 +214,7 @@ class UavAutopilot(SkyroadNode):
     def _state(self):
         pose = self.odom.pose.pose
         q = pose.orientation
-        yaw = _yaw(q)
+        yaw = yaw_of(q)
         # odometry twist is in the body frame: rotate to ENU with the full attitude
         w, x, y, z = q.w, q.x, q.y, q.z
         rot = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],

@@ -56,3 +56,16 @@ def test_param_values_view_is_read_only():
         values.a = 2.0
     with pytest.raises(AttributeError, match="no parameter"):
         values.b
+
+
+def test_yaw_from_quaternion_round_trip():
+    import math as m
+
+    from skyroad.common.geometry import yaw_from_quaternion
+    for yaw in (-3.0, -1.2, 0.0, 0.7, 3.1):
+        assert yaw_from_quaternion(0.0, 0.0, m.sin(yaw / 2), m.cos(yaw / 2)) == pytest.approx(yaw)
+    # a pitched quaternion keeps its heading
+    pitch, yaw = 0.4, 1.0
+    cy, sy, cp, sp = m.cos(yaw / 2), m.sin(yaw / 2), m.cos(pitch / 2), m.sin(pitch / 2)
+    x, y, z, w = -sy * sp, cy * sp, sy * cp, cy * cp
+    assert yaw_from_quaternion(x, y, z, w) == pytest.approx(yaw)
