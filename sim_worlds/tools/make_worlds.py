@@ -2,9 +2,10 @@
 
 The worlds are plain SDF files, edited by hand as well; this script keeps the repeated parts (city
 blocks, actors' waypoint timing from walking speed) consistent. Re-run it after changing a layout
-here, then check with `SDF_PATH=sim_worlds/models ign sdf -k sim_worlds/<world>.sdf`.
+here, then check with `ign sdf -k sim_worlds/<world>.sdf`.
 """
 import math
+import re
 from pathlib import Path
 HEADER = """<?xml version="1.0"?>
 <sdf version="1.9">
@@ -167,13 +168,23 @@ def actor_car(name, pts, speed):
     </actor>
 """
 
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
 def include(uri, name, x, y, z, yaw=0.0):
-    return f"""    <include>
-      <uri>model://{uri}</uri>
-      <name>{name}</name>
-      <pose>{x} {y} {z} 0 0 {yaw}</pose>
-    </include>
-"""
+    """The model of sim_worlds/models/<uri>/model.sdf, inlined under `name` at the pose.
+
+    Inlined rather than `<include><uri>model://...`, so that a plain `ign sdf -k world.sdf`
+    validates the world without SDF_PATH; Gazebo users can still include the models by URI
+    (GZ_SIM_RESOURCE_PATH=sim_worlds/models), and the built-in simulator supports both."""
+    model_text = (MODELS_DIR / uri / "model.sdf").read_text()
+    body = re.search(r'<model name="[^"]+">(.*?)\n\s*</model>', model_text, re.S).group(1)
+    lines = body.split("\n")
+    base = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
+    inner = "\n".join(("      " + l[base:]) if l.strip() else "" for l in lines).lstrip("\n")
+    return (f"    <!-- model {uri} from sim_worlds/models/{uri}/model.sdf, inlined so that `ign sdf -k` "
+            f"needs no SDF_PATH -->\n"
+            f'    <model name="{name}">\n      <pose>{x} {y} {z} 0 0 {yaw}</pose>\n{inner}\n    </model>\n')
 
 # ------------------------------------------------------------------ town blocks
 def town_blocks():
