@@ -25,6 +25,7 @@ independent of the detector's units. With ``mode="absolute"`` raw scores in [0, 
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -84,6 +85,7 @@ class TrackerConfig:
     gate_chi2: float = CHI2_99[2]  # ground: Mahalanobis gate on position (dof 2)
     max_distance_m: float = 5.0    # ground: hard Euclidean gate
     extent_std_fraction: float = 0.25  # ground: centre std per metre of object length (partial views)
+    extent_overlap_margin_m: float = 0.3  # ground: detection/track box overlap tolerance (gate, extent growth)
     min_hits: int = 3              # hits to confirm a track (SORT's value)
     confirm_first_frame: bool = True  # tracks born in the first frame are confirmed at once
     max_age_s: float = 1.0         # coast time for confirmed tracks without a match
@@ -106,6 +108,9 @@ class TrackerConfig:
             raise ValueError(f"TrackerConfig.min_hits must be >= 1, got {self.min_hits}")
         if not (np.isfinite(self.max_age_s) and self.max_age_s >= 0):
             raise ValueError(f"TrackerConfig.max_age_s must be >= 0, got {self.max_age_s}")
+        if not (np.isfinite(self.extent_overlap_margin_m) and self.extent_overlap_margin_m >= 0):
+            raise ValueError("TrackerConfig.extent_overlap_margin_m must be >= 0, "
+                             f"got {self.extent_overlap_margin_m}")
         if not (np.isfinite(self.gate_chi2) and self.gate_chi2 > 0):
             raise ValueError(f"TrackerConfig.gate_chi2 must be > 0, got {self.gate_chi2}")
 
@@ -122,6 +127,8 @@ class Track:
     matched_last: bool = True
     # ground objects: smoothed box attributes (length, width, height), yaw, z, class
     size: np.ndarray | None = None
+    extent: np.ndarray | None = None        # ground: (length, width) seen so far, only grows
+    predicted: np.ndarray | None = None     # ground: predicted position before the last update
     box_yaw: float = 0.0
     z: float = 0.0
     cls: int = 0
@@ -256,32 +263,107 @@ class MultiObjectTracker:
             if direction_term and self.cfg.direction_weight > 0:
                 cost = cost - self.cfg.direction_weight * self._direction_consistency(tracks, dets)
             return cost, iou >= max(min_iou, 1e-9)
-        cost = np.empty((len(tracks), len(dets)))
-        dist = np.empty_like(cost)
-        extra = self._extent_var(dets)  # (M,) per-detection centre variance from its extent
+        cost = np.full((len(tracks), len(dets)), np.inf)
+        nll = np.full_like(cost, np.inf)
+        dist = np.full_like(cost, np.inf)
+        extra_all = self._extent_cov(dets)  # (M, 2, 2) per-detection centre covariance from its extent
         for i, t in enumerate(tracks):
             zp, S = t.filter.project()
+            # anchoring moves a centre by at most half the track box's diagonal: detections
+            # farther than that beyond the hard distance gate cannot match (skip the work)
+            reach = self.cfg.max_distance_m + (0.5 * float(np.hypot(*t.extent))
+                                               if t.extent is not None else 0.0)
+            near = np.flatnonzero(np.hypot(*(dets[:, :2] - zp).T) <= reach)
+            if near.size == 0:
+                continue
+            dn, extra = dets[near], extra_all[near]
             track_extra = self._track_extent_var(t)
-            d = dets[:, :2] - zp
-            # S + (extent variance) I, inverted in closed form per detection (2x2)
-            add = np.maximum(extra, track_extra)
-            a, b, c = S[0, 0] + add, S[0, 1], S[1, 1] + add
+            anchored = self._anchored_centres(t, dn, zp)
+            d = anchored - zp
+            # S + (extent variance) I, inverted in closed form per detection (2x2); an anchored
+            # centre is as uncertain as the unseen part it adds (``extent_std_fraction`` x shift)
+            shift = np.hypot(*(anchored - dn[:, :2]).T)
+            add = track_extra + (self.cfg.extent_std_fraction * shift) ** 2
+            a = S[0, 0] + add + extra[:, 0, 0]
+            b = S[0, 1] + extra[:, 0, 1]
+            c = S[1, 1] + add + extra[:, 1, 1]
             det = a * c - b * b
-            cost[i] = (c * d[:, 0] ** 2 - 2 * b * d[:, 0] * d[:, 1] + a * d[:, 1] ** 2) / det
-            dist[i] = np.hypot(d[:, 0], d[:, 1])
+            maha = (c * d[:, 0] ** 2 - 2 * b * d[:, 0] * d[:, 1] + a * d[:, 1] ** 2) / det
+            cost[i, near] = maha
+            if t.extent is not None:
+                # negative log-likelihood: a detection that explains a track only by adding
+                # much unseen extent (a small face at the far end of a long box) loses against
+                # a track it fits as it is; the gate below stays on the Mahalanobis distance
+                nll[i, near] = maha + np.log(det)
+            else:
+                nll[i, near] = maha
+            dn_dist = np.hypot(d[:, 0], d[:, 1])
+            if t.extent is not None and dets.shape[1] >= 7:
+                # the detection box must overlap the predicted track box (up to the margin
+                # and one std of the predicted position): a long wall segment beside a car
+                # falls in a gate widened by its own length, but does not touch the car
+                P = t.filter.P
+                slack = float(np.sqrt(max(P[0, 0], P[1, 1])))
+                diff = (dn[:, 3] - t.box_yaw + np.pi / 2) % np.pi - np.pi / 2
+                across = np.abs(diff) > np.pi / 4
+                lw = np.stack([np.where(across, dn[:, 5], dn[:, 4]),
+                               np.where(across, dn[:, 4], dn[:, 5])], axis=1)
+                touch = self._touches_box(t, dn, lw, zp, slack)
+                dn_dist[~touch] = np.inf
+            dist[i, near] = dn_dist
         gate = (cost <= self.cfg.gate_chi2) & (dist <= self.cfg.max_distance_m)
-        return cost, gate
+        return nll, gate
 
-    def _extent_var(self, dets: np.ndarray) -> np.ndarray:
-        """Extra centre variance of ground detections: a box fitted to a partial view (one
-        face of a car) has its centre off by up to half the unseen extent, so the centre's
-        std is taken as ``extent_std_fraction`` x the box's length (m^2)."""
-        if self.space != "ground" or dets.shape[1] < 7:
-            return np.zeros(len(dets))
-        return (self.cfg.extent_std_fraction * dets[:, 4]) ** 2
+    def _anchored_centres(self, t: Track, dets: np.ndarray, zp: np.ndarray) -> np.ndarray:
+        """Centres of the track's full box when anchored on each detection's visible edges.
+
+        An L-shape fit of a partial view (one face, or a corner of a car) has the right
+        corner but a short extent, so its centre is off by half the unseen extent. The track
+        keeps the largest extent seen (``Track.extent``, in its own box frame); aligning the
+        track's box with one of the detection box's corners gives four candidate centres
+        (shifted by +-(L - l)/2 along the box axis, +-(W - w)/2 across it), and the one nearest
+        the prediction is the measurement. A detection as large as the track gives back its
+        own centre; detections without a box (< 7 columns) are used as they are. The extent
+        itself only grows from L-shape boxes (class 1) that overlap the track's box."""
+        if self.space != "ground" or dets.shape[1] < 7 or t.extent is None or len(dets) == 0:
+            return dets[:, :2]
+        yaw = t.box_yaw
+        diff = (dets[:, 3] - yaw + np.pi / 2) % np.pi - np.pi / 2   # half-turn symmetric
+        across = np.abs(diff) > np.pi / 4                          # axes swapped (end-on fit)
+        dl = np.where(across, dets[:, 5], dets[:, 4])              # detection extent along track axes
+        dw = np.where(across, dets[:, 4], dets[:, 5])
+        sl = 0.5 * np.clip(t.extent[0] - dl, 0.0, None)
+        sw = 0.5 * np.clip(t.extent[1] - dw, 0.0, None)
+        if not (sl.any() or sw.any()):                             # full views: nothing to add
+            return dets[:, :2]
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        u = np.array([cy, sy])
+        v = np.array([-sy, cy])
+        rel = zp - dets[:, :2]                                     # towards the prediction
+        su = np.sign(rel @ u)
+        sv = np.sign(rel @ v)
+        return dets[:, :2] + (su * sl)[:, None] * u + (sv * sw)[:, None] * v
+
+    def _extent_cov(self, dets: np.ndarray) -> np.ndarray:
+        """Centre covariance of ground detections from their extent, along the box axes: a
+        box fitted to a partial view is short along the side it does not see, so its centre
+        is uncertain by ``extent_std_fraction`` x length along its length and by the same
+        fraction of its width across it (a thin wall segment is well placed across)."""
+        out = np.zeros((len(dets), 2, 2))
+        if self.space != "ground" or dets.shape[1] < 7 or len(dets) == 0:
+            return out
+        f = self.cfg.extent_std_fraction
+        cy, sy = np.cos(dets[:, 3]), np.sin(dets[:, 3])
+        vl, vw = (f * dets[:, 4]) ** 2, (f * dets[:, 5]) ** 2
+        out[:, 0, 0] = vl * cy ** 2 + vw * sy ** 2
+        out[:, 1, 1] = vl * sy ** 2 + vw * cy ** 2
+        out[:, 0, 1] = out[:, 1, 0] = (vl - vw) * cy * sy
+        return out
 
     def _track_extent_var(self, t: Track) -> float:
-        if t.size is None:
+        # with a track box extent, measurements are anchored on the visible corner
+        # (``_anchored_centres``): the track's unseen extent no longer blurs the centre
+        if t.size is None or t.extent is not None:
             return 0.0
         return float((self.cfg.extent_std_fraction * t.size[0]) ** 2)
 
@@ -317,10 +399,14 @@ class MultiObjectTracker:
         one accumulated by coasting."""
         z = self._measurement(det)
         if self.space == "ground":
+            det_row = np.asarray(det, float).reshape(1, -1)
+            t.predicted = t.filter.project()[0].copy()
+            z = self._anchored_centres(t, det_row, t.predicted)[0]
             base = getattr(t.filter, "R", None)
-            add = max(float(self._extent_var(np.asarray(det, float).reshape(1, -1))[0]),
-                      self._track_extent_var(t))
-            t.filter.update(z, None if base is None else base + add * np.eye(2))
+            add = self._track_extent_var(t)
+            add += (self.cfg.extent_std_fraction * float(np.hypot(*(z - det_row[0, :2])))) ** 2
+            add_cov = add * np.eye(2) + self._extent_cov(det_row)[0]
+            t.filter.update(z, None if base is None else base + add_cov)
             t.last_update_time = self.time_index
             return
         gap = self.time_index - t.last_update_time
@@ -467,14 +553,44 @@ class MultiObjectTracker:
             return
         if len(det) >= 3:
             t.z = float(det[2]) if first else 0.7 * t.z + 0.3 * float(det[2])
+        swapped = False
         if len(det) >= 4:
-            t.box_yaw = float(det[3]) if first else float(
-                wrap_angle(t.box_yaw + 0.3 * _half_turn_diff(float(det[3]), t.box_yaw)))
+            dyaw = _half_turn_diff(float(det[3]), t.box_yaw)
+            if len(det) >= 7 and t.extent is not None:
+                # a box is also symmetric under a quarter turn with length and width swapped:
+                # an end-on fit must not turn the track's box frame
+                swapped = abs(dyaw) > np.pi / 4
+                dyaw = float((dyaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+            t.box_yaw = float(det[3]) if first else float(wrap_angle(t.box_yaw + 0.3 * dyaw))
         if len(det) >= 7:
             size = np.asarray(det[4:7], float)
             t.size = size.copy() if (first or t.size is None) else 0.7 * t.size + 0.3 * size
+            lw = np.asarray(det[4:6], float)
+            if swapped:
+                lw = lw[::-1]
+            if first or t.extent is None:
+                t.extent = lw.copy()
+            elif (len(det) < 8 or int(det[7]) == 1) and bool(self._touches_box(
+                    t, det, lw, centre=t.predicted)):
+                t.extent = np.maximum(t.extent, lw)
         if len(det) >= 8:
             t.cls = int(det[7])
+
+    def _touches_box(self, t: Track, det, lw, centre=None, extra_margin=0.0) -> bool:
+        """Whether detection boxes (``lw``: their extent along the track's axes) overlap the
+        track's box (centred on ``centre``, default the prediction) up to
+        ``extent_overlap_margin_m`` (+ ``extra_margin``). Only such a detection shows more of
+        the same object; one that merely fell in the gate (a wall segment next to a parked
+        car) must not grow the track's extent."""
+        yaw = t.box_yaw
+        c = t.filter.project()[0] if centre is None else centre
+        det = np.asarray(det, float)
+        lw = np.asarray(lw, float)
+        d = det[..., :2] - c                      # one row (N,) or many (M, N)
+        du = np.abs(d[..., 0] * np.cos(yaw) + d[..., 1] * np.sin(yaw))
+        dv = np.abs(-d[..., 0] * np.sin(yaw) + d[..., 1] * np.cos(yaw))
+        m = self.cfg.extent_overlap_margin_m + extra_margin
+        return (du <= 0.5 * (t.extent[0] + lw[..., 0]) + m) & (dv <= 0.5 * (t.extent[1] + lw[..., 1]) + m)
 
     def outputs(self, include_coasting: bool = False) -> list[TrackOutput]:
         out = []

@@ -104,10 +104,13 @@ def test_static_obstacle_ids_are_stable_through_the_pass(town_pass):
         seen, ids = _matches(town_pass, name)
         if not ids:
             continue
-        # one id carries the object; other ids are short-lived fragments (a car cut in two by
-        # an occluder) that are momentarily nearer to its centre than the main track
-        # (a car seen end-on and side-on can briefly carry two tracks; see README "Not yet")
+        # one id carries the object through the pass: the tracker keeps a box extent per track
+        # and anchors partial views (end-on, corner, side-on) on it, so a parked car seen from
+        # changing angles keeps its id. Other ids are short-lived fragments (a car cut in two by
+        # an occluder, a wall segment beside it) momentarily nearer to its centre.
+        # (Centre-distance association on the raw partial-view boxes held 61 % on lamp_post_2
+        # and 84 % on parked_car_3.)
         dominant = collections.Counter(ids).most_common(1)[0][1]
-        assert dominant >= 0.5 * len(ids), (name, collections.Counter(ids), seen)
+        assert dominant >= 0.85 * len(ids), (name, collections.Counter(ids), seen)
         counts = collections.Counter(ids)
         assert sum(c >= 0.1 * len(ids) for c in counts.values()) <= 2, (name, counts)
