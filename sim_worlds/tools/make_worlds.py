@@ -168,6 +168,31 @@ def actor_car(name, pts, speed):
     </actor>
 """
 
+def wind_effects(amplitude_percent, period_s, magnitude_stddev, vertical_stddev):
+    """Gazebo WindEffects plugin: gusts as a sine on the world's mean wind plus Gaussian noise."""
+    return f"""    <plugin filename="gz-sim-wind-effects-system" name="gz::sim::systems::WindEffects">
+      <!-- force = factor * mass * relative wind: 0.06 1/s is the linearised drag of a 1.5 kg
+           quadrotor (0.5 * 1.225 kg/m^3 * Cd 1.0 * 0.05 m^2 * 3 m/s / 1.5 kg) -->
+      <force_approximation_scaling_factor>0.06</force_approximation_scaling_factor>
+      <horizontal>
+        <magnitude>
+          <time_for_rise>10</time_for_rise>
+          <sin><amplitude_percent>{amplitude_percent}</amplitude_percent><period>{period_s}</period></sin>
+          <noise type="gaussian"><mean>0</mean><stddev>{magnitude_stddev}</stddev></noise>
+        </magnitude>
+        <direction>
+          <time_for_rise>30</time_for_rise>
+          <sin><amplitude>10</amplitude><period>20</period></sin>
+          <noise type="gaussian"><mean>0</mean><stddev>2</stddev></noise>
+        </direction>
+      </horizontal>
+      <vertical>
+        <noise type="gaussian"><mean>0</mean><stddev>{vertical_stddev}</stddev></noise>
+      </vertical>
+    </plugin>
+"""
+
+
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
@@ -221,27 +246,7 @@ air = HEADER.format(name="airfield", comment="Flugplatz Reichenbach (LSGR), Kand
                     "valley floor, hangars, windsock, trees; one quadrotor with a 3-axis gimbal (uav1).", **REICHENBACH)
 air = air.replace("    <gravity>", """    <wind><linear_velocity>3 1 0</linear_velocity></wind>
     <gravity>""")
-air += """    <plugin filename="gz-sim-wind-effects-system" name="gz::sim::systems::WindEffects">
-      <!-- force = factor * mass * relative wind: 0.06 1/s is the linearised drag of a 1.5 kg
-           quadrotor (0.5 * 1.225 kg/m^3 * Cd 1.0 * 0.05 m^2 * 3 m/s / 1.5 kg) -->
-      <force_approximation_scaling_factor>0.06</force_approximation_scaling_factor>
-      <horizontal>
-        <magnitude>
-          <time_for_rise>10</time_for_rise>
-          <sin><amplitude_percent>0.3</amplitude_percent><period>12</period></sin>
-          <noise type="gaussian"><mean>0</mean><stddev>0.3</stddev></noise>
-        </magnitude>
-        <direction>
-          <time_for_rise>30</time_for_rise>
-          <sin><amplitude>10</amplitude><period>20</period></sin>
-          <noise type="gaussian"><mean>0</mean><stddev>2</stddev></noise>
-        </direction>
-      </horizontal>
-      <vertical>
-        <noise type="gaussian"><mean>0</mean><stddev>0.1</stddev></noise>
-      </vertical>
-    </plugin>
-"""
+air += wind_effects(amplitude_percent=0.3, period_s=12, magnitude_stddev=0.3, vertical_stddev=0.1)
 air += include("reichenbach_terrain", "terrain", 0, 0, 0)
 air += box("runway", 0, 0, 0.01, 30, 500, 0.02, rgba="0.3 0.55 0.25 1", collide=False)
 air += box("hangar_1", 40, -60, 5, 25, 20, 10, rgba="0.7 0.7 0.75 1")
@@ -256,27 +261,7 @@ demo = HEADER.format(name="demo", comment="Demo world: the town of town.sdf with
                      "(uav1) together; skyroad demo drives car1 to a goal and flies uav1 on a waypoint mission.", **THUN)
 demo = demo.replace("    <gravity>", """    <wind><linear_velocity>2 0 0</linear_velocity></wind>
     <gravity>""")
-demo += """    <plugin filename="gz-sim-wind-effects-system" name="gz::sim::systems::WindEffects">
-      <!-- force = factor * mass * relative wind: 0.06 1/s is the linearised drag of a 1.5 kg
-           quadrotor (0.5 * 1.225 kg/m^3 * Cd 1.0 * 0.05 m^2 * 3 m/s / 1.5 kg) -->
-      <force_approximation_scaling_factor>0.06</force_approximation_scaling_factor>
-      <horizontal>
-        <magnitude>
-          <time_for_rise>10</time_for_rise>
-          <sin><amplitude_percent>0.2</amplitude_percent><period>10</period></sin>
-          <noise type="gaussian"><mean>0</mean><stddev>0.2</stddev></noise>
-        </magnitude>
-        <direction>
-          <time_for_rise>30</time_for_rise>
-          <sin><amplitude>10</amplitude><period>20</period></sin>
-          <noise type="gaussian"><mean>0</mean><stddev>2</stddev></noise>
-        </direction>
-      </horizontal>
-      <vertical>
-        <noise type="gaussian"><mean>0</mean><stddev>0.05</stddev></noise>
-      </vertical>
-    </plugin>
-"""
+demo += wind_effects(amplitude_percent=0.2, period_s=10, magnitude_stddev=0.2, vertical_stddev=0.05)
 demo += ground(400) + town_blocks()
 demo += actor_pedestrian("pedestrian_1", [(36.0, 38.0), (44.0, 38.0)], 1.2, delay=2.0)
 demo += actor_pedestrian("pedestrian_2", [(10.0, -7.0), (30.0, -7.0)], 1.4)
