@@ -17,15 +17,12 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # noqa: E402 (run from a checkout)
-
-from skyroad.airspace_geofence.encounter import EncounterConfig, default_filter_config, run_encounters  # noqa: E402
-from skyroad.airspace_geofence.reroute import RouteError, plan_route_detailed  # noqa: E402
-from skyroad.airspace_geofence.synthetic import reference_time, synthetic_zone_set  # noqa: E402
+from skyroad.airspace_geofence.encounter import EncounterConfig, default_filter_config, run_encounters
+from skyroad.airspace_geofence.reroute import RouteError, plan_route_detailed
+from skyroad.airspace_geofence.synthetic import reference_time, synthetic_zone_set
 
 
 def bench_checks(n_zones: int, n_points: int, n_single: int, repeats: int, seed: int) -> dict:
