@@ -98,9 +98,10 @@ def parked_car(name, x, y, yaw=0.0):
     # CommonRoad vehicle 2 outline (4.508 x 1.610 m), 1.4 m high
     return box(name, x, y, 0.7, 4.508, 1.61, 1.4, yaw, rgba="0.6 0.1 0.1 1")
 
-def actor_pedestrian(name, pts, speed, delay=0.0, loop=True):
-    """Pedestrian walking through pts (x, y) (and back when looping) at `speed` m/s; body = 0.5 m wide,
-    1.75 m tall cylinder."""
+def actor_pedestrian(name, pts, speed, delay=0.0, loop=True, dwell_s=0.0):
+    """Pedestrian walking through pts (x, y) (and back when looping) at `speed` m/s, standing
+    `dwell_s` at both ends of the path (a person waiting at the kerb before crossing back);
+    body = 0.5 m wide, 1.75 m tall cylinder."""
     path = pts + pts[-2::-1] if loop else list(pts)
     t, wps = 0.0, []
     for i, (x, y) in enumerate(path):
@@ -108,6 +109,13 @@ def actor_pedestrian(name, pts, speed, delay=0.0, loop=True):
             t += math.dist(path[i-1], (x, y)) / speed
         nxt = path[i+1] if i + 1 < len(path) else path[i-1]
         yaw = math.atan2(nxt[1]-y, nxt[0]-x) if i + 1 < len(path) else math.atan2(y-path[i-1][1], x-path[i-1][0])
+        if dwell_s > 0 and i == len(pts) - 1 and i + 1 < len(path):   # the far end
+            wps.append(f"          <waypoint><time>{t:.3f}</time><pose>{x} {y} 0 0 0 {yaw:.4f}</pose></waypoint>")
+            t += dwell_s
+        wps.append(f"          <waypoint><time>{t:.3f}</time><pose>{x} {y} 0 0 0 {yaw:.4f}</pose></waypoint>")
+    if dwell_s > 0 and loop:   # the loop restarts at the first point: stand there too
+        t += dwell_s
+        x, y = path[-1]
         wps.append(f"          <waypoint><time>{t:.3f}</time><pose>{x} {y} 0 0 0 {yaw:.4f}</pose></waypoint>")
     wp = "\n".join(wps)
     return f"""    <actor name="{name}">
@@ -235,7 +243,8 @@ REICHENBACH = dict(lat=46.612893, lon=7.678070, elev=706)
 town = HEADER.format(name="town", comment="Town blocks around a crossroads, parked cars, pedestrians and a car driven as actors, "
                      "one Ackermann car (car1). Placed in Thun, Switzerland.", **THUN)
 town += ground(400) + town_blocks()
-town += actor_pedestrian("pedestrian_1", [(36.0, 18.0), (44.0, 18.0)], 1.2, delay=2.0)
+# crosses the north-south street kerb to kerb south of parked_car_3 and waits 6 s on each side
+town += actor_pedestrian("pedestrian_1", [(34.6, 14.0), (45.4, 14.0)], 1.2, delay=2.0, dwell_s=6.0)
 town += actor_pedestrian("pedestrian_2", [(10.0, -7.0), (30.0, -7.0)], 1.4)
 town += actor_pedestrian("pedestrian_3", [(20.0, 6.5), (20.0, 9.0), (32.0, 9.0)], 1.0)
 town += actor_car("traffic_car_1", [(55.0, 3.0), (75.0, 3.0)], 5.0)

@@ -8,6 +8,12 @@ core (``tracker.py``) drives all of them:
 * ``project()``               predicted measurement and its innovation covariance ``S``
 * ``position``                current centre estimate (used for output / cost functions)
 
+and the batched class methods ``predict_many(filters, dt)`` / ``update_many(filters, Z, R)``,
+which stack the states of many filters of one class and run the same arithmetic as one
+(N, n) / (N, n, n) array operation: a tracker with 200 objects then costs a few numpy calls
+per frame instead of 200 Python-level predict/update calls. The single-filter methods are the
+batch of one, so both paths are the same code.
+
 The box filter follows the (cx, cy, aspect, height) parameterisation of DeepSORT/ByteTrack
 (Wojke et al. 2017, Zhang et al. 2022) with noise proportional to box height, which keeps the
 filter scale-invariant: a far (small) pedestrian and a near (large) one get the same relative
@@ -26,17 +32,28 @@ def wrap_angle(a):
     return (np.asarray(a) + np.pi) % _TWO_PI - np.pi
 
 
-def _kf_update(x, P, z, H, R, residual=None):
-    """Joseph-form Kalman update; returns (x, P). ``residual`` may wrap angles."""
-    y = z - H @ x if residual is None else residual
-    S = H @ P @ H.T + R
-    PHt = P @ H.T
-    K = np.linalg.solve(S, PHt.T).T  # S symmetric
-    x = x + K @ y
-    I_KH = -K @ H
-    I_KH[np.diag_indices_from(I_KH)] += 1.0
-    P = I_KH @ P @ I_KH.T + K @ R @ K.T
-    return x, 0.5 * (P + P.T)
+def _kf_update_many(X, P, Y, R):
+    """Batched Joseph-form update for measurements of the first m state entries (H = [I 0]).
+
+    X (N, n), P (N, n, n), residuals Y (N, m), R (N, m, m); returns (X, P)."""
+    m = Y.shape[1]
+    S = P[:, :m, :m] + R
+    PHt = P[:, :, :m]                                              # (N, n, m)
+    K = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)  # S symmetric
+    X = X + np.einsum("nij,nj->ni", K, Y)
+    I_KH = np.broadcast_to(np.eye(X.shape[1]), P.shape).copy()
+    I_KH[:, :, :m] -= K
+    P = I_KH @ P @ I_KH.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
+    return X, 0.5 * (P + P.transpose(0, 2, 1))
+
+
+def _gather(filters):
+    return np.array([f.x for f in filters], float), np.array([f.P for f in filters], float)
+
+
+def _scatter(filters, X, P):
+    for f, x, p in zip(filters, X, P):
+        f.x, f.P = x, p
 
 
 def box_ltwh_to_xyah(ltwh):
@@ -80,30 +97,57 @@ class BoxKalmanFilter:
         self.P = np.diag(std ** 2)
         self.H = np.hstack([np.eye(4), np.zeros((4, 4))])
 
-    def predict(self, dt: float = 1.0):
+    @staticmethod
+    def predict_many(filters, dt: float = 1.0):
+        if not filters:
+            return
+        X, P = _gather(filters)
+        wp = np.array([f.w_pos for f in filters])[:, None]
+        wv = np.array([f.w_vel for f in filters])[:, None]
+        h = np.maximum(X[:, 3:4], 1e-3)
+        one = np.ones_like(h)
+        std = np.hstack([wp * h, wp * h, 1e-2 * one, wp * h, wv * h, wv * h, 1e-5 * one, wv * h])
         F = np.eye(8)
         F[:4, 4:] = dt * np.eye(4)
-        h = max(self.x[3], 1e-3)
-        std_pos = np.array([self.w_pos * h, self.w_pos * h, 1e-2, self.w_pos * h])
-        std_vel = np.array([self.w_vel * h, self.w_vel * h, 1e-5, self.w_vel * h])
-        Q = np.diag(np.concatenate([std_pos, std_vel]) ** 2) * max(dt, 1e-6)
-        self.x = F @ self.x
-        self.P = F @ self.P @ F.T + Q
-        if self.x[3] < 1e-3:  # a shrinking box must never turn inside out
-            self.x[3] = 1e-3
-            self.x[7] = 0.0
+        X = X @ F.T
+        P = F @ P @ F.T
+        P[:, np.arange(8), np.arange(8)] += std ** 2 * max(dt, 1e-6)
+        flat = X[:, 3] < 1e-3  # a shrinking box must never turn inside out
+        X[flat, 3] = 1e-3
+        X[flat, 7] = 0.0
+        _scatter(filters, X, P)
+
+    def predict(self, dt: float = 1.0):
+        self.predict_many([self], dt)
+
+    @staticmethod
+    def measurement_cov_many(filters, X=None) -> np.ndarray:
+        X = np.array([f.x for f in filters]) if X is None else X
+        wp = np.array([f.w_pos for f in filters])
+        h = np.maximum(X[:, 3], 1e-3)
+        R = np.zeros((len(filters), 4, 4))
+        R[:, 0, 0] = R[:, 1, 1] = R[:, 3, 3] = (wp * h) ** 2
+        R[:, 2, 2] = 1e-2
+        return R
 
     def measurement_cov(self) -> np.ndarray:
-        h = max(self.x[3], 1e-3)
-        return np.diag(np.array([self.w_pos * h, self.w_pos * h, 1e-1, self.w_pos * h]) ** 2)
+        return self.measurement_cov_many([self])[0]
 
     def project(self):
         R = self.measurement_cov()
         return self.H @ self.x, self.H @ self.P @ self.H.T + R
 
+    @staticmethod
+    def update_many(filters, Z, R=None):
+        if not filters:
+            return
+        X, P = _gather(filters)
+        R = BoxKalmanFilter.measurement_cov_many(filters, X) if R is None else R
+        X, P = _kf_update_many(X, P, np.asarray(Z, float) - X[:, :4], R)
+        _scatter(filters, X, P)
+
     def update(self, z_xyah):
-        self.x, self.P = _kf_update(self.x, self.P, np.asarray(z_xyah, float), self.H,
-                                    self.measurement_cov())
+        self.update_many([self], np.asarray(z_xyah, float)[None])
 
     @property
     def position(self):
@@ -127,19 +171,34 @@ class ConstantVelocityFilter:
         self.q = accel_std_mps2 ** 2
         self.H = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
 
-    def predict(self, dt: float):
+    @staticmethod
+    def predict_many(filters, dt: float):
+        if not filters:
+            return
+        X, P = _gather(filters)
+        q = np.array([f.q for f in filters])
         F = np.eye(4)
         F[0, 2] = F[1, 3] = dt
         g = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
-        self.x = F @ self.x
-        self.P = F @ self.P @ F.T + self.q * g @ g.T
+        _scatter(filters, X @ F.T, F @ P @ F.T + q[:, None, None] * (g @ g.T))
+
+    def predict(self, dt: float):
+        self.predict_many([self], dt)
 
     def project(self, R=None):
         return self.H @ self.x, self.H @ self.P @ self.H.T + (self.R if R is None else R)
 
+    @staticmethod
+    def update_many(filters, Z, R=None):
+        if not filters:
+            return
+        X, P = _gather(filters)
+        R = np.array([f.R for f in filters]) if R is None else np.asarray(R, float)
+        X, P = _kf_update_many(X, P, np.asarray(Z, float)[:, :2] - X[:, :2], R)
+        _scatter(filters, X, P)
+
     def update(self, z_xy, R=None):
-        self.x, self.P = _kf_update(self.x, self.P, np.asarray(z_xy, float)[:2], self.H,
-                                    self.R if R is None else R)
+        self.update_many([self], np.asarray(z_xy, float)[None, :2], None if R is None else R[None])
 
     @property
     def position(self):
@@ -189,6 +248,7 @@ class CTRVFilter:
                 self._z_first = z.copy()
                 self._t_since_first = 0.0
             return  # not moved measurably yet: keep waiting (a parked object keeps v ~ 0)
+        self.x = self.x.copy()
         self.x[0:2] = z
         self.x[2] = np.arctan2(d[1], d[0])
         self.x[3] = dist / self._t_since_first
@@ -204,8 +264,9 @@ class CTRVFilter:
         self.P = P
         self._initialised = True
 
-    def _propagate(self, x, dt):
-        """Works on one state (n,) or a batch (k, n) (used by the Jacobian)."""
+    @staticmethod
+    def _propagate(x, dt):
+        """Works on one state (n,) or a batch (k, n)."""
         x = np.asarray(x, float)
         px, py, yaw, v, w = (x[..., i] for i in range(5))
         out = x.copy()
@@ -218,60 +279,97 @@ class CTRVFilter:
         out[..., 2] = wrap_angle(yaw + w * dt)
         return out
 
-    def _jacobian(self, x, dt):
-        # Numerical Jacobian (one batched propagation): exact enough for 5-6 states and
-        # immune to the w -> 0 singularity of the closed form.
-        n = len(x)
+    @classmethod
+    def _jacobian_many(cls, X, dt):
+        # Numerical Jacobian (one batched propagation of every state and its n perturbations):
+        # exact enough for 5-6 states and immune to the w -> 0 singularity of the closed form.
+        N, n = X.shape
         eps = 1e-6
-        batch = np.vstack([x, x + eps * np.eye(n)])
-        f = self._propagate(batch, dt)
-        diff = f[1:] - f[0]
-        diff[:, 2] = wrap_angle(diff[:, 2])
-        return (diff / eps).T
+        offs = np.vstack([np.zeros(n), eps * np.eye(n)])              # (n + 1, n)
+        f = cls._propagate((X[:, None, :] + offs[None]).reshape(-1, n), dt).reshape(N, n + 1, n)
+        diff = f[:, 1:] - f[:, :1]
+        diff[..., 2] = wrap_angle(diff[..., 2])
+        return (diff / eps).transpose(0, 2, 1)
 
-    def _process_noise(self, dt):
-        yaw = self.x[2]
-        G = np.zeros((self.dim_x, 2))
-        G[0, 0] = 0.5 * dt * dt * np.cos(yaw)
-        G[1, 0] = 0.5 * dt * dt * np.sin(yaw)
-        G[3, 0] = dt
-        G[2, 1] = 0.5 * dt * dt
-        G[4, 1] = dt
-        return G @ np.diag([self.sa2, self.sw2]) @ G.T
+    @staticmethod
+    def _noise_gain_many(X, dt):
+        """G (N, n, 2): how longitudinal and yaw acceleration noise enter the state."""
+        G = np.zeros((len(X), X.shape[1], 2))
+        G[:, 0, 0] = 0.5 * dt * dt * np.cos(X[:, 2])
+        G[:, 1, 0] = 0.5 * dt * dt * np.sin(X[:, 2])
+        G[:, 3, 0] = dt
+        G[:, 2, 1] = 0.5 * dt * dt
+        G[:, 4, 1] = dt
+        return G
 
-    def predict(self, dt: float):
-        t_prev = self._t_since_first
-        self._t_since_first += dt
-        F = self._jacobian(self.x, dt)
-        Q = self._process_noise(dt)
-        if not self._initialised:
+    @classmethod
+    def predict_many(cls, filters, dt: float):
+        if not filters:
+            return
+        X, P = _gather(filters)
+        t_prev = np.array([f._t_since_first for f in filters])
+        for f in filters:
+            f._t_since_first += dt
+        F = cls._jacobian_many(X, dt)
+        G = cls._noise_gain_many(X, dt)
+        q = np.array([[f.sa2, f.sw2] for f in filters])
+        Q = (G * q[:, None, :]) @ G.transpose(0, 2, 1)
+        uninit = np.array([not f._initialised for f in filters])
+        if uninit.any():
             # heading unknown: the object may have moved in any direction at up to the
             # initial speed std, so the position variance grows isotropically as (sigma_v t)^2
             # An object that has not moved 3 sigma in t seconds is slower than 3 sigma / t,
             # so the spread saturates at (3 sigma)^2 instead of growing without bound.
+            sv = np.array([f._init_speed_std for f in filters])
+            ps = np.array([f._pos_std for f in filters])
+
             def spread(t):
-                return (min(self._init_speed_std, 3.0 * self._pos_std / max(t, 1e-9)) * t) ** 2
-            grow = max(spread(self._t_since_first) - spread(t_prev), 0.0)
-            Q[0, 0] += grow
-            Q[1, 1] += grow
-        self.x = self._propagate(self.x, dt)
-        self.P = F @ self.P @ F.T + Q
-        self.P = 0.5 * (self.P + self.P.T)
+                return (np.minimum(sv, 3.0 * ps / np.maximum(t, 1e-9)) * t) ** 2
+            grow = np.where(uninit, np.maximum(spread(t_prev + dt) - spread(t_prev), 0.0), 0.0)
+            Q[:, 0, 0] += grow
+            Q[:, 1, 1] += grow
+        X = cls._propagate(X, dt)
+        P = F @ P @ F.transpose(0, 2, 1) + Q
+        _scatter(filters, X, 0.5 * (P + P.transpose(0, 2, 1)))
+
+    def predict(self, dt: float):
+        self.predict_many([self], dt)
 
     def project(self, R=None):
         return self.H @ self.x, self.H @ self.P @ self.H.T + (self.R if R is None else R)
 
+    @staticmethod
+    def update_many(filters, Z, R=None):
+        if not filters:
+            return
+        Z = np.asarray(Z, float)[:, :2]
+        kf = np.ones(len(filters), bool)
+        for i, f in enumerate(filters):
+            if not f._initialised:
+                f._two_point_init(Z[i])
+                kf[i] = not f._initialised  # just initialised from two points: no KF update
+        idx = np.flatnonzero(kf)
+        if idx.size == 0:
+            return
+        fs = [filters[i] for i in idx]
+        X, P = _gather(fs)
+        R = np.array([f.R for f in fs]) if R is None else np.asarray(R, float)[idx]
+        X, P = _kf_update_many(X, P, Z[idx] - X[:, :2], R)
+        X[:, 2] = wrap_angle(X[:, 2])
+        neg = X[:, 3] < 0  # v < 0 with yaw is the same motion as v > 0 with yaw + pi
+        if neg.any():
+            # (and a -> -a for CTRA: the acceleration is along the heading)
+            flip = [3] + [5] * (X.shape[1] > 5)
+            X[np.ix_(neg, flip)] *= -1.0
+            X[neg, 2] = wrap_angle(X[neg, 2] + np.pi)
+            # the same flip in the covariance: d(-v) = -dv, d(yaw + pi) = dyaw
+            T = np.broadcast_to(np.eye(X.shape[1]), (int(neg.sum()),) + P.shape[1:]).copy()
+            T[:, flip, flip] = -1.0
+            P[neg] = T @ P[neg] @ T
+        _scatter(fs, X, P)
+
     def update(self, z_xy, R=None):
-        z = np.asarray(z_xy, float)[:2]
-        if not self._initialised:
-            self._two_point_init(z)
-            if self._initialised:
-                return
-        self.x, self.P = _kf_update(self.x, self.P, z, self.H, self.R if R is None else R)
-        self.x[2] = wrap_angle(self.x[2])
-        if self.x[3] < 0:  # v < 0 with yaw is the same motion as v > 0 with yaw + pi
-            self.x[3] = -self.x[3]
-            self.x[2] = wrap_angle(self.x[2] + np.pi)
+        self.update_many([self], np.asarray(z_xy, float)[None, :2], None if R is None else R[None])
 
     @property
     def position(self):
@@ -302,7 +400,8 @@ class CTRAFilter(CTRVFilter):
         self.H = np.zeros((2, 6))
         self.H[0, 0] = self.H[1, 1] = 1.0
 
-    def _propagate(self, x, dt):
+    @staticmethod
+    def _propagate(x, dt):
         # Integrate the CTRA ODE with 4 sub-steps of midpoint rule: closed forms exist but are
         # long and ill-conditioned for small yaw rates; the error here is << measurement noise.
         out = np.array(x, float, copy=True)
@@ -319,13 +418,13 @@ class CTRAFilter(CTRVFilter):
         out[..., 2] = wrap_angle(out[..., 2])
         return out
 
-    def _process_noise(self, dt):
-        yaw = self.x[2]
-        G = np.zeros((6, 2))
-        G[0, 0] = dt ** 3 / 6 * np.cos(yaw)
-        G[1, 0] = dt ** 3 / 6 * np.sin(yaw)
-        G[3, 0] = 0.5 * dt * dt
-        G[5, 0] = dt
-        G[2, 1] = 0.5 * dt * dt
-        G[4, 1] = dt
-        return G @ np.diag([self.sa2, self.sw2]) @ G.T
+    @staticmethod
+    def _noise_gain_many(X, dt):
+        G = np.zeros((len(X), 6, 2))
+        G[:, 0, 0] = dt ** 3 / 6 * np.cos(X[:, 2])
+        G[:, 1, 0] = dt ** 3 / 6 * np.sin(X[:, 2])
+        G[:, 3, 0] = 0.5 * dt * dt
+        G[:, 5, 0] = dt
+        G[:, 2, 1] = 0.5 * dt * dt
+        G[:, 4, 1] = dt
+        return G

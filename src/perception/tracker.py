@@ -7,16 +7,47 @@ on top of SORT-style Kalman tracks):
 2. split detections by score into *high* and *low* (see ``ScoreCalibrator``);
 3. first association: high detections vs all active tracks (confirmed and recently lost),
    Hungarian (``scipy.optimize.linear_sum_assignment``) on a cost with a hard gate
-   (image: 1 - IoU, IoU >= ``match_iou``; ground: Mahalanobis d^2 <= chi^2 gate);
+   (image: 1 - IoU, IoU >= ``match_iou``, as many pairs as possible as in SORT; ground:
+   negative log-likelihood, Mahalanobis d^2 <= chi^2 gate, and a pair is only used where it
+   costs less than leaving its track and its detection unmatched, priced at the gate);
 4. second association: low detections vs the confirmed tracks that were *tracked last frame*
    and are still unmatched (a low score on a track we already follow is usually an occluded
    true object, a low score alone is usually clutter);
+4b. ground: manoeuvre recovery (see below); image: OC-SORT observation-centric recovery;
 5. tentative tracks vs remaining high detections (stricter gate);
 6. births from unmatched high detections above ``birth_score``; tentative tracks become
    confirmed after ``min_hits`` hits, die at their first miss; confirmed tracks are kept
    ``max_age_s`` without a match (coasting), then deleted.
 
 Ids are assigned from a per-tracker counter at confirmation, so ids are stable and dense.
+
+Manoeuvres (ground): the Kalman prediction assumes smooth motion (white acceleration noise of
+a couple of m/s²). An object that stops, turns round or reverses leaves that prediction's gate
+within a frame or two (a car reversing at 5 m/s is 1 m from its prediction after 0.1 s), and a
+plain tracker then starts a new track. Before any birth, confirmed tracks that were matched in
+the previous frame but found nothing now are offered the remaining high detections again, gated
+on what the object can *reach*: from where it was last *seen* (its last measurement; the
+estimate has already been pulled off by the manoeuvre), in the time since, with any heading,
+at its last speed plus ``manoeuvre_accel_mps2`` x elapsed time (a disc of radius
+``r = v tau + a tau² / 2``, taken as a Gaussian of variance r²/4 per axis on top of both
+measurements' covariances, the detection box still required to overlap the track box within
+``r``). A track recovered this way keeps its id, box and class, but its filter restarts at the
+new measurement with an unknown velocity, exactly as a new track's: the old velocity is what
+led the prediction astray, and it may also be wrong rather than outdated (a two-point velocity
+from two faces of a parked car); re-fitting a velocity from the last estimate would trust a
+position the same error has moved. The velocity is re-learnt over the next frames (CTRV: its
+two-point initialisation). This is the ground analogue of OC-SORT's observation-centric
+recovery (Cao et al. CVPR 2023); unlike an IMM it costs nothing for the tracks that move
+smoothly. An object that reverses *instantly* (no real vehicle or person does) is recovered in
+the same way.
+
+Ground measurement noise (``_meas_cov``): the filter's R plus, once a track has a box, the
+part of the object a detection does not show or shows for the first time (a fraction of half
+the extent difference, along the track's axes); a full view of a known box adds nothing.
+
+Cost: predict, correction and the ground cost matrix are batched over tracks (``kalman.py``
+``predict_many`` / ``update_many``; the cost is evaluated on the track-detection pairs within
+reach, all as array operations), so a frame costs a few numpy calls instead of a few per track.
 
 Scores: detectors disagree on score scale (MOT15 public detections range from < 0 to > 100
 and differ between sequences). ``ScoreCalibrator`` maps raw scores to their empirical CDF rank
@@ -25,7 +56,6 @@ independent of the detector's units. With ``mode="absolute"`` raw scores in [0, 
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -33,7 +63,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .kalman import (BoxKalmanFilter, ConstantVelocityFilter, CTRAFilter, CTRVFilter,
-                     box_ltwh_to_xyah, wrap_angle)
+                     box_ltwh_to_xyah, box_xyah_to_ltwh, wrap_angle)
 
 TENTATIVE, CONFIRMED = 0, 1
 
@@ -95,6 +125,8 @@ class TrackerConfig:
     direction_weight: float = 0.2  # image: weight of motion-direction consistency (OCM)
     direction_delta_frames: int = 3  # image: baseline of the observed motion direction
     output_detection_box: bool = False  # image: output the matched detection, not the KF box
+    manoeuvre_recovery: bool = True   # ground: re-find a track that left its gate by a manoeuvre
+    manoeuvre_accel_mps2: float = 5.0  # ground: speed gain per second assumed in that recovery
 
     def validate(self) -> None:
         for name in ("high_score", "low_score", "birth_score", "match_iou", "low_match_iou",
@@ -113,6 +145,9 @@ class TrackerConfig:
                              f"got {self.extent_overlap_margin_m}")
         if not (np.isfinite(self.gate_chi2) and self.gate_chi2 > 0):
             raise ValueError(f"TrackerConfig.gate_chi2 must be > 0, got {self.gate_chi2}")
+        if not (np.isfinite(self.manoeuvre_accel_mps2) and self.manoeuvre_accel_mps2 >= 0):
+            raise ValueError("TrackerConfig.manoeuvre_accel_mps2 must be >= 0, "
+                             f"got {self.manoeuvre_accel_mps2}")
 
 
 @dataclass
@@ -133,8 +168,11 @@ class Track:
     z: float = 0.0
     cls: int = 0
     last_det: np.ndarray | None = None
-    snapshot: tuple | None = None           # (x, P) right after the last update
+    snapshot: tuple | None = None           # image: (x, P) right after the last update
     last_update_time: float = 0.0
+    last_speed_mps: float = 0.0             # ground: speed estimate right after the last update
+    last_obs_xy: np.ndarray | None = None   # ground: last measurement (anchored centre)
+    last_obs_cov: np.ndarray | None = None  # ground: its covariance
     obs_hist: list = field(default_factory=list)  # [(time, centre)] for motion direction
 
 
@@ -169,18 +207,53 @@ def iou_ltwh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def _hungarian(cost: np.ndarray, gate: np.ndarray):
-    """Min-cost assignment restricted to gated pairs. Returns (rows, cols) of valid matches."""
+def _hungarian(cost: np.ndarray, gate: np.ndarray, unmatched_cost: float | None = None):
+    """Min-cost assignment restricted to gated pairs. Returns (rows, cols) of valid matches.
+
+    Without ``unmatched_cost`` (SORT / ByteTrack): as many gated pairs as possible, then the
+    least total cost. With it, leaving a track and a detection unmatched costs
+    ``unmatched_cost``, so a pair is used only where it lowers the total: minimise
+    sum(cost - unmatched_cost) over matchings of gated pairs cheaper than ``unmatched_cost``
+    (a track is then never moved to a poor detection just so that a neighbour can take its
+    good one, which the maximum-cardinality rule does)."""
     if cost.size == 0 or not gate.any():
         return np.empty(0, int), np.empty(0, int)
-    big = 1e6
-    c = np.where(gate, cost, big)
+    if unmatched_cost is None:
+        c = np.where(gate, cost, 1e6)
+    else:
+        gate = gate & (cost < unmatched_cost)
+        if not gate.any():
+            return np.empty(0, int), np.empty(0, int)
+        c = np.where(gate, cost - unmatched_cost, 0.0)
     r, k = linear_sum_assignment(c)
     ok = gate[r, k]
     return r[ok], k[ok]
 
 
 # ---------------------------------------------------------------------------------------
+
+class _GroundView:
+    """Per-frame arrays of the tracks' predicted state and box model (ground space), indexed
+    like ``MultiObjectTracker.tracks``: the cost, anchoring and correction all read these
+    instead of asking each track."""
+
+    def __init__(self, tracks, X, P, cfg):
+        n = len(tracks)
+        self.zp = X[:, :2].copy() if n else np.empty((0, 2))
+        R = np.array([t.filter.R for t in tracks]) if n else np.empty((0, 2, 2))
+        self.R = R
+        self.S = P[:, :2, :2] + R if n else np.empty((0, 2, 2))
+        self.slack = np.sqrt(np.maximum(P[:, 0, 0], P[:, 1, 1])) if n else np.empty(0)
+        self.has_ext = np.array([t.extent is not None for t in tracks], bool)
+        self.ext = np.array([t.extent if t.extent is not None else (0.0, 0.0) for t in tracks],
+                            float).reshape(n, 2)
+        self.yaw = np.array([t.box_yaw for t in tracks], float)
+        # with a track box extent, measurements are anchored on the visible corner
+        # (``_anchor``): the track's unseen extent no longer blurs the centre
+        self.extra = np.array([(cfg.extent_std_fraction * t.size[0]) ** 2
+                               if (t.size is not None and t.extent is None) else 0.0
+                               for t in tracks], float)
+
 
 class MultiObjectTracker:
     """Tracks image boxes (``space="image"``) or ground objects (``space="ground"``).
@@ -204,6 +277,9 @@ class MultiObjectTracker:
         self.motion_model = motion_model
         self.frame_rate_hz = float(frame_rate_hz)
         self.filter_kwargs = dict(filter_kwargs or {})
+        self._filter_cls = (BoxKalmanFilter if space == "image" else
+                            {"cv": ConstantVelocityFilter, "ctrv": CTRVFilter,
+                             "ctra": CTRAFilter}[motion_model])
         self.calibrator = ScoreCalibrator(self.cfg.score_mode)
         self.tracks: list[Track] = []
         self._next_id = 1
@@ -249,100 +325,161 @@ class MultiObjectTracker:
             return CTRVFilter(det[:2], yaw0=yaw0, **self.filter_kwargs)
         return CTRAFilter(det[:2], yaw0=yaw0, **self.filter_kwargs)
 
-    def _measurement(self, det):
-        return box_ltwh_to_xyah(det[:4]) if self.space == "image" else det[:2]
+    # --- image costs -------------------------------------------------------------------
+    def _image_cost(self, idx, boxes, dets: np.ndarray, min_iou: float, direction_term=False):
+        if len(idx) == 0 or len(dets) == 0:
+            return np.zeros((len(idx), len(dets))), np.zeros((len(idx), len(dets)), bool)
+        iou = iou_ltwh(boxes[idx], dets[:, :4])
+        cost = 1.0 - iou
+        if direction_term and self.cfg.direction_weight > 0:
+            cost = cost - self.cfg.direction_weight * self._direction_consistency(
+                [self.tracks[i] for i in idx], dets)
+        return cost, iou >= max(min_iou, 1e-9)
 
-    # --- costs -------------------------------------------------------------------------
-    def _cost(self, tracks: list[Track], dets: np.ndarray, min_iou: float, direction_term=False):
-        if not tracks or len(dets) == 0:
-            return np.zeros((len(tracks), len(dets))), np.zeros((len(tracks), len(dets)), bool)
-        if self.space == "image":
-            tb = np.array([t.filter.box_ltwh() for t in tracks])
-            iou = iou_ltwh(tb, dets[:, :4])
-            cost = 1.0 - iou
-            if direction_term and self.cfg.direction_weight > 0:
-                cost = cost - self.cfg.direction_weight * self._direction_consistency(tracks, dets)
-            return cost, iou >= max(min_iou, 1e-9)
-        cost = np.full((len(tracks), len(dets)), np.inf)
-        nll = np.full_like(cost, np.inf)
-        dist = np.full_like(cost, np.inf)
-        extra_all = self._extent_cov(dets)  # (M, 2, 2) per-detection centre covariance from its extent
-        for i, t in enumerate(tracks):
-            zp, S = t.filter.project()
-            # anchoring moves a centre by at most half the track box's diagonal: detections
-            # farther than that beyond the hard distance gate cannot match (skip the work)
-            reach = self.cfg.max_distance_m + (0.5 * float(np.hypot(*t.extent))
-                                               if t.extent is not None else 0.0)
-            near = np.flatnonzero(np.hypot(*(dets[:, :2] - zp).T) <= reach)
-            if near.size == 0:
-                continue
-            dn, extra = dets[near], extra_all[near]
-            track_extra = self._track_extent_var(t)
-            anchored = self._anchored_centres(t, dn, zp)
-            d = anchored - zp
-            # S + (extent variance) I, inverted in closed form per detection (2x2); an anchored
-            # centre is as uncertain as the unseen part it adds (``extent_std_fraction`` x shift)
-            shift = np.hypot(*(anchored - dn[:, :2]).T)
-            add = track_extra + (self.cfg.extent_std_fraction * shift) ** 2
-            a = S[0, 0] + add + extra[:, 0, 0]
-            b = S[0, 1] + extra[:, 0, 1]
-            c = S[1, 1] + add + extra[:, 1, 1]
-            det = a * c - b * b
-            maha = (c * d[:, 0] ** 2 - 2 * b * d[:, 0] * d[:, 1] + a * d[:, 1] ** 2) / det
-            cost[i, near] = maha
-            if t.extent is not None:
-                # negative log-likelihood: a detection that explains a track only by adding
-                # much unseen extent (a small face at the far end of a long box) loses against
-                # a track it fits as it is; the gate below stays on the Mahalanobis distance
-                nll[i, near] = maha + np.log(det)
-            else:
-                nll[i, near] = maha
-            dn_dist = np.hypot(d[:, 0], d[:, 1])
-            if t.extent is not None and dets.shape[1] >= 7:
-                # the detection box must overlap the predicted track box (up to the margin
-                # and one std of the predicted position): a long wall segment beside a car
-                # falls in a gate widened by its own length, but does not touch the car
-                P = t.filter.P
-                slack = float(np.sqrt(max(P[0, 0], P[1, 1])))
-                diff = (dn[:, 3] - t.box_yaw + np.pi / 2) % np.pi - np.pi / 2
-                across = np.abs(diff) > np.pi / 4
-                lw = np.stack([np.where(across, dn[:, 5], dn[:, 4]),
-                               np.where(across, dn[:, 4], dn[:, 5])], axis=1)
-                touch = self._touches_box(t, dn, lw, zp, slack)
-                dn_dist[~touch] = np.inf
-            dist[i, near] = dn_dist
-        gate = (cost <= self.cfg.gate_chi2) & (dist <= self.cfg.max_distance_m)
-        return nll, gate
+    # --- ground costs ------------------------------------------------------------------
+    def _ground_cost(self, v: _GroundView, idx, dets: np.ndarray, ref=None, S=None, slack=None,
+                     reach_extra=None):
+        """Negative log-likelihood cost and gate of tracks ``idx`` (rows of ``v``) against
+        ground detections, evaluated only on the pairs within reach.
 
-    def _anchored_centres(self, t: Track, dets: np.ndarray, zp: np.ndarray) -> np.ndarray:
-        """Centres of the track's full box when anchored on each detection's visible edges.
+        ``ref``/``S``/``slack``/``reach_extra`` (per track in ``idx``) replace the predicted
+        centre, innovation covariance, overlap slack and reach (manoeuvre recovery); by
+        default they are the prediction's."""
+        idx = np.asarray(idx, int)
+        n, m = len(idx), len(dets)
+        cost = np.full((n, m), np.inf)
+        gate = np.zeros((n, m), bool)
+        if n == 0 or m == 0:
+            return cost, gate
+        cfg = self.cfg
+        ref = v.zp[idx] if ref is None else ref
+        S = v.S[idx] if S is None else S
+        slack = v.slack[idx] if slack is None else slack
+        has_ext, ext, yaw = v.has_ext[idx], v.ext[idx], v.yaw[idx]
+        boxes = dets.shape[1] >= 7
+        # anchoring moves a centre by at most half the track box's diagonal: detections
+        # farther than that beyond the hard distance gate cannot match (skip the work)
+        reach = cfg.max_distance_m + np.where(has_ext, 0.5 * np.hypot(ext[:, 0], ext[:, 1]), 0.0)
+        if reach_extra is not None:
+            reach = reach + reach_extra
+        d0 = np.hypot(dets[None, :, 0] - ref[:, None, 0], dets[None, :, 1] - ref[:, None, 1])
+        ii, jj = np.nonzero(d0 <= reach[:, None])
+        if ii.size == 0:
+            return cost, gate
+        dn = dets[jj]
+        anchored, lw = self._anchor(ref[ii], yaw[ii], ext[ii], has_ext[ii] & boxes, dn)
+        # S + the detection's centre covariance (``_meas_cov``), inverted in closed form per
+        # pair (2x2)
+        ec = self._meas_cov(dn, yaw[ii], ext[ii], has_ext[ii] & boxes, lw, v.extra[idx][ii])
+        a = S[ii, 0, 0] + ec[:, 0, 0]
+        b = S[ii, 0, 1] + ec[:, 0, 1]
+        c = S[ii, 1, 1] + ec[:, 1, 1]
+        det = a * c - b * b
+        d = anchored - ref[ii]
+        maha = (c * d[:, 0] ** 2 - 2 * b * d[:, 0] * d[:, 1] + a * d[:, 1] ** 2) / det
+        # negative log-likelihood: a detection that explains a track only by adding much
+        # unseen extent (a small face at the far end of a long box) loses against a track it
+        # fits as it is; the gate stays on the Mahalanobis distance
+        nll = np.where(has_ext[ii], maha + np.log(det), maha)
+        dist = np.hypot(d[:, 0], d[:, 1])
+        if boxes:
+            # the detection box must overlap the predicted track box (up to the margin and
+            # one std of the predicted position): a long wall segment beside a car falls in
+            # a gate widened by its own length, but does not touch the car
+            touch = self._touches(ref[ii], yaw[ii], ext[ii], dn, lw, slack[ii])
+            dist[has_ext[ii] & ~touch] = np.inf
+        cost[ii, jj] = nll
+        gate[ii, jj] = (maha <= cfg.gate_chi2) & (dist <= cfg.max_distance_m)
+        return cost, gate
+
+    def _manoeuvre_cost(self, v: _GroundView, idx, dets: np.ndarray):
+        """Cost and gate of manoeuvre recovery (module docstring): centred on where each track
+        was last *seen* (its last measurement, not the estimate, which the manoeuvre has
+        already pulled off), widened by the disc it can reach since then."""
+        tr = [self.tracks[i] for i in idx]
+        x0 = np.array([t.last_obs_xy for t in tr]).reshape(-1, 2)
+        P0 = np.array([t.last_obs_cov for t in tr]).reshape(-1, 2, 2)
+        tau = np.array([self.time_index - t.last_update_time for t in tr])
+        speed = np.array([t.last_speed_mps for t in tr])
+        r = speed * tau + 0.5 * self.cfg.manoeuvre_accel_mps2 * tau ** 2
+        # both ends are measurements: the last one's covariance, the new one's R (+ its extent
+        # terms, added in _ground_cost), and the reachable disc
+        S = P0 + v.R[idx] + (0.25 * r ** 2)[:, None, None] * np.eye(2)
+        slack = np.sqrt(np.maximum(P0[:, 0, 0], P0[:, 1, 1])) + r
+        return self._ground_cost(v, idx, dets, ref=x0, S=S, slack=slack, reach_extra=r) + (x0,)
+
+    @staticmethod
+    def _anchor(ref, yaw, ext, use, dets):
+        """Centres of the tracks' full boxes when anchored on each detection's visible edges,
+        per (track, detection) pair; also each detection's extent along its track's axes.
 
         An L-shape fit of a partial view (one face, or a corner of a car) has the right
         corner but a short extent, so its centre is off by half the unseen extent. The track
         keeps the largest extent seen (``Track.extent``, in its own box frame); aligning the
         track's box with one of the detection box's corners gives four candidate centres
         (shifted by +-(L - l)/2 along the box axis, +-(W - w)/2 across it), and the one nearest
-        the prediction is the measurement. A detection as large as the track gives back its
-        own centre; detections without a box (< 7 columns) are used as they are. The extent
-        itself only grows from L-shape boxes (class 1) that overlap the track's box."""
-        if self.space != "ground" or dets.shape[1] < 7 or t.extent is None or len(dets) == 0:
-            return dets[:, :2]
-        yaw = t.box_yaw
+        the reference (the prediction) is the measurement. A detection as large as the track
+        gives back its own centre; pairs without a box (``use`` False: no track extent, or
+        detections with < 7 columns) keep the detection's centre. The extent itself only
+        grows from L-shape boxes (class 1) that overlap the track's box."""
+        out = dets[:, :2].copy()
+        if dets.shape[1] < 7:
+            return out, np.zeros((len(dets), 2))
         diff = (dets[:, 3] - yaw + np.pi / 2) % np.pi - np.pi / 2   # half-turn symmetric
         across = np.abs(diff) > np.pi / 4                          # axes swapped (end-on fit)
         dl = np.where(across, dets[:, 5], dets[:, 4])              # detection extent along track axes
         dw = np.where(across, dets[:, 4], dets[:, 5])
-        sl = 0.5 * np.clip(t.extent[0] - dl, 0.0, None)
-        sw = 0.5 * np.clip(t.extent[1] - dw, 0.0, None)
-        if not (sl.any() or sw.any()):                             # full views: nothing to add
-            return dets[:, :2]
-        cy, sy = math.cos(yaw), math.sin(yaw)
-        u = np.array([cy, sy])
-        v = np.array([-sy, cy])
-        rel = zp - dets[:, :2]                                     # towards the prediction
-        su = np.sign(rel @ u)
-        sv = np.sign(rel @ v)
-        return dets[:, :2] + (su * sl)[:, None] * u + (sv * sw)[:, None] * v
+        if not use.any():
+            return out, np.column_stack([dl, dw])
+        sl = 0.5 * np.clip(ext[:, 0] - dl, 0.0, None)
+        sw = 0.5 * np.clip(ext[:, 1] - dw, 0.0, None)
+        cy, sy = np.cos(yaw), np.sin(yaw)
+        rel = ref - dets[:, :2]                                    # towards the reference
+        su = np.sign(rel[:, 0] * cy + rel[:, 1] * sy)
+        sv = np.sign(-rel[:, 0] * sy + rel[:, 1] * cy)
+        shifted = dets[:, :2] + np.column_stack([su * sl * cy - sv * sw * sy,
+                                                 su * sl * sy + sv * sw * cy])
+        out[use] = shifted[use]
+        return out, np.column_stack([dl, dw])
+
+    def _touches(self, centre, yaw, ext, dets, lw, extra_margin=0.0):
+        """Whether detection boxes (``lw``: their extent along the track's axes) overlap the
+        track boxes (extent ``ext``, yaw ``yaw``, centred on ``centre``), pairwise, up to
+        ``extent_overlap_margin_m`` (+ ``extra_margin``). Only such a detection shows more of
+        the same object; one that merely fell in the gate (a wall segment next to a parked
+        car) must not grow the track's extent."""
+        d = dets[:, :2] - centre
+        cy, sy = np.cos(yaw), np.sin(yaw)
+        du = np.abs(d[:, 0] * cy + d[:, 1] * sy)
+        dv = np.abs(-d[:, 0] * sy + d[:, 1] * cy)
+        m = self.cfg.extent_overlap_margin_m + extra_margin
+        return (du <= 0.5 * (ext[:, 0] + lw[:, 0]) + m) & (dv <= 0.5 * (ext[:, 1] + lw[:, 1]) + m)
+
+    def _meas_cov(self, dets, yaw, ext, use, lw, extra):
+        """Centre covariance (K, 2, 2) that ground detections add to the filter's R, per
+        (track, detection) pair.
+
+        With a track box (``use``): along each of the track's axes, ``extent_std_fraction`` x
+        half the difference between the track's extent and the detection's (``lw``, along the
+        track's axes). That is the part of the object the detection does not show (its anchored
+        centre is moved by that much) or shows for the first time (the centre of a box that
+        grows moves by half the growth). A full view of a known box adds nothing: its centre is
+        as good as the L-shape fit, and a long vehicle's centre is not blurred along its length
+        (which let a track lag metres behind a car that turned round). Without a track box (a
+        new track, boxless detections): ``_extent_cov``, a fraction of the detection's own
+        extent, since the object's size is unknown."""
+        out = self._extent_cov(dets) + extra[:, None, None] * np.eye(2)
+        if use.any():
+            h = 0.5 * self.cfg.extent_std_fraction
+            vu = (h * np.abs(ext[:, 0] - lw[:, 0])) ** 2
+            vv = (h * np.abs(ext[:, 1] - lw[:, 1])) ** 2
+            cy, sy = np.cos(yaw), np.sin(yaw)
+            box = np.empty_like(out)
+            box[:, 0, 0] = vu * cy ** 2 + vv * sy ** 2
+            box[:, 1, 1] = vu * sy ** 2 + vv * cy ** 2
+            box[:, 0, 1] = box[:, 1, 0] = (vu - vv) * cy * sy
+            out[use] = box[use]
+        return out
 
     def _extent_cov(self, dets: np.ndarray) -> np.ndarray:
         """Centre covariance of ground detections from their extent, along the box axes: a
@@ -359,13 +496,6 @@ class MultiObjectTracker:
         out[:, 1, 1] = vl * sy ** 2 + vw * cy ** 2
         out[:, 0, 1] = out[:, 1, 0] = (vl - vw) * cy * sy
         return out
-
-    def _track_extent_var(self, t: Track) -> float:
-        # with a track box extent, measurements are anchored on the visible corner
-        # (``_anchored_centres``): the track's unseen extent no longer blurs the centre
-        if t.size is None or t.extent is not None:
-            return 0.0
-        return float((self.cfg.extent_std_fraction * t.size[0]) ** 2)
 
     def _direction_consistency(self, tracks: list[Track], dets: np.ndarray) -> np.ndarray:
         """OC-SORT motion-direction consistency in [-0.5, 0.5] (0 where undefined).
@@ -393,42 +523,76 @@ class MultiObjectTracker:
         out[valid] = ((np.pi / 2 - ang) / np.pi)[valid]
         return out
 
-    def _correct(self, t: Track, det):
-        """KF update; after a gap (image) re-run predict/update along a straight virtual path
-        between the last and the new observation (OC-SORT ORU) so the velocity is not the
-        one accumulated by coasting."""
-        z = self._measurement(det)
-        if self.space == "ground":
-            det_row = np.asarray(det, float).reshape(1, -1)
-            t.predicted = t.filter.project()[0].copy()
-            z = self._anchored_centres(t, det_row, t.predicted)[0]
-            base = getattr(t.filter, "R", None)
-            add = self._track_extent_var(t)
-            add += (self.cfg.extent_std_fraction * float(np.hypot(*(z - det_row[0, :2])))) ** 2
-            add_cov = add * np.eye(2) + self._extent_cov(det_row)[0]
-            t.filter.update(z, None if base is None else base + add_cov)
-            t.last_update_time = self.time_index
-            return
-        gap = self.time_index - t.last_update_time
-        if (self.cfg.re_update and self.space == "image" and t.snapshot is not None
-                and gap > 1.0 + 1e-9 and gap <= 1000):
-            x0, P0 = t.snapshot
-            z0 = self._measurement(t.last_det)
-            t.filter.x, t.filter.P = x0.copy(), P0.copy()
-            n = int(round(gap))
-            for k in range(1, n):
+    # --- corrections -------------------------------------------------------------------
+    def _correct_image(self, tis, dets):
+        """KF updates of image tracks (batched); after a gap re-run predict/update along a
+        straight virtual path between the last and the new observation (OC-SORT ORU) so the
+        velocity is not the one accumulated by coasting."""
+        plain = []
+        for k, i in enumerate(tis):
+            t = self.tracks[i]
+            gap = self.time_index - t.last_update_time
+            if (self.cfg.re_update and t.snapshot is not None and gap > 1.0 + 1e-9
+                    and gap <= 1000):
+                x0, P0 = t.snapshot
+                z0 = box_ltwh_to_xyah(t.last_det[:4])
+                z = box_ltwh_to_xyah(dets[k, :4])
+                t.filter.x, t.filter.P = x0.copy(), P0.copy()
+                n = int(round(gap))
+                for s in range(1, n):
+                    t.filter.predict(gap / n)
+                    t.filter.update(z0 + (z - z0) * (s / n))
                 t.filter.predict(gap / n)
-                t.filter.update(z0 + (z - z0) * (k / n))
-            t.filter.predict(gap / n)
-        t.filter.update(z)
-        t.snapshot = (t.filter.x.copy(), t.filter.P.copy())
-        t.last_update_time = self.time_index
-        if self.space == "image":
-            c = np.asarray(det[:2], float) + 0.5 * np.asarray(det[2:4], float)
+                t.filter.update(z)
+            else:
+                plain.append(k)
+        if plain:
+            BoxKalmanFilter.update_many([self.tracks[tis[k]].filter for k in plain],
+                                        box_ltwh_to_xyah(dets[plain, :4]))
+        horizon = self.cfg.direction_delta_frames
+        for k, i in enumerate(tis):
+            t = self.tracks[i]
+            t.snapshot = (t.filter.x.copy(), t.filter.P.copy())
+            t.last_update_time = self.time_index
+            c = dets[k, :2] + 0.5 * dets[k, 2:4]
             t.obs_hist.append((self.time_index, c))
-            horizon = self.cfg.direction_delta_frames
             while len(t.obs_hist) > 2 and self.time_index - t.obs_hist[1][0] >= horizon:
                 t.obs_hist.pop(0)
+
+    def _correct_ground(self, v: _GroundView, tis, dets, manoeuvre):
+        """Ground updates: the measurement is the detection anchored on the track box, its
+        covariance the filter's R + extent terms. Tracks found by manoeuvre recovery restart
+        their filter at the measurement (module docstring)."""
+        tis = np.asarray(tis, int)
+        cfg = self.cfg
+        boxes = dets.shape[1] >= 7
+        ref = v.zp[tis].copy()
+        man = np.array([i in manoeuvre for i in tis], bool)
+        restart = np.flatnonzero(man)
+        for k in restart:
+            ref[k] = self.tracks[tis[k]].last_obs_xy   # anchored as it was gated
+        anchored, lw = self._anchor(ref, v.yaw[tis], v.ext[tis], v.has_ext[tis] & boxes, dets)
+        R = v.R[tis] + self._meas_cov(dets, v.yaw[tis], v.ext[tis], v.has_ext[tis] & boxes, lw,
+                                      v.extra[tis])
+        for k in restart:
+            # the motion model's state no longer describes the object: its kinematics restart
+            # at the measurement (a new filter, velocity unknown); id, box and class stay
+            row = dets[k].copy()
+            row[:2] = anchored[k]
+            self.tracks[tis[k]].filter = self._new_filter(row)
+        keep = np.setdiff1d(np.arange(len(tis)), restart)
+        filters = [self.tracks[i].filter for i in tis]
+        self._filter_cls.update_many([filters[k] for k in keep], anchored[keep], R[keep])
+        # where the track box was before this update: the extent grows only from detections
+        # that overlap it (for a manoeuvre the prediction is off, so the new estimate is used)
+        predicted = np.where(man[:, None], np.array([f.position for f in filters]).reshape(-1, 2),
+                             v.zp[tis])
+        for k, (i, f) in enumerate(zip(tis, filters)):
+            t = self.tracks[i]
+            t.last_obs_xy, t.last_obs_cov = anchored[k], R[k]
+            t.last_update_time = self.time_index
+            t.last_speed_mps = float(np.hypot(*f.velocity))
+        return predicted
 
     # --- main step ---------------------------------------------------------------------
     def update(self, detections, scores=None, dt: float | None = None) -> list[TrackOutput]:
@@ -444,10 +608,30 @@ class MultiObjectTracker:
         dets, raw = self._sanitize(detections, scores)
         conf = self.calibrator(raw)
         cfg = self.cfg
+        ground = self.space == "ground"
 
+        if self.tracks:
+            self._filter_cls.predict_many([t.filter for t in self.tracks], dt)
         for t in self.tracks:
-            t.filter.predict(dt)
             t.age_s += dt_s
+        if ground:
+            X, P = _stack_states(self.tracks)
+            view = _GroundView(self.tracks, X, P, cfg)
+        else:
+            X = np.array([t.filter.x for t in self.tracks]).reshape(-1, 8)
+            boxes = box_xyah_to_ltwh(X[:, :4])
+
+        def cost(idx, d, min_iou, direction_term=False):
+            if ground:
+                return self._ground_cost(view, idx, d)
+            return self._image_cost(idx, boxes, d, min_iou, direction_term)
+
+        # ground: a match must beat leaving its track and detection unmatched, priced at the
+        # Mahalanobis gate (image keeps SORT's maximum-cardinality assignment)
+        unmatched = cfg.gate_chi2 if ground else None
+
+        def assign(c, g):
+            return _hungarian(c, g, unmatched)
 
         keep = conf >= cfg.low_score
         high = np.flatnonzero(keep & (conf >= cfg.high_score))
@@ -456,55 +640,74 @@ class MultiObjectTracker:
         confirmed = [i for i, t in enumerate(self.tracks) if t.state == CONFIRMED]
         tentative = [i for i, t in enumerate(self.tracks) if t.state == TENTATIVE]
         matched_tracks: dict[int, int] = {}
+        manoeuvre: set[int] = set()
 
         # 1) high-score detections vs confirmed tracks (tracked + lost)
-        cost, gate = self._cost([self.tracks[i] for i in confirmed], dets[high], cfg.match_iou,
-                                direction_term=True)
-        r, c = _hungarian(cost, gate)
-        for ri, ci in zip(r, c):
+        c, g = cost(confirmed, dets[high], cfg.match_iou, direction_term=True)
+        r, k = assign(c, g)
+        for ri, ci in zip(r, k):
             matched_tracks[confirmed[ri]] = high[ci]
-        rem_high = np.setdiff1d(high, high[c]) if len(c) else high
+        rem_high = np.setdiff1d(high, high[k]) if len(k) else high
 
         # 2) low-score detections vs confirmed tracks tracked last frame and still unmatched
         cand = [i for i in confirmed if i not in matched_tracks and self.tracks[i].matched_last]
-        cost, gate = self._cost([self.tracks[i] for i in cand], dets[low], cfg.low_match_iou)
-        r, c = _hungarian(cost, gate)
-        for ri, ci in zip(r, c):
+        c, g = cost(cand, dets[low], cfg.low_match_iou)
+        r, k = assign(c, g)
+        for ri, ci in zip(r, k):
             matched_tracks[cand[ri]] = low[ci]
 
-        # 2b) observation-centric recovery (OC-SORT, Cao et al. CVPR 2023): a coasted box
-        # drifts with its velocity estimate, but a briefly occluded object reappears near
+        # 2b) image: observation-centric recovery (OC-SORT, Cao et al. CVPR 2023): a coasted
+        # box drifts with its velocity estimate, but a briefly occluded object reappears near
         # where it was last *seen*; match the remaining tracks' last observed box by IoU.
-        if cfg.recover_lost and self.space == "image" and len(rem_high):
+        if cfg.recover_lost and not ground and len(rem_high):
             lost = [i for i in confirmed if i not in matched_tracks]
             if lost:
                 last = np.array([self.tracks[i].last_det[:4] for i in lost])
                 iou = iou_ltwh(last, dets[rem_high, :4])
-                r, c = _hungarian(1.0 - iou, iou >= cfg.match_iou)
-                for ri, ci in zip(r, c):
+                r, k = _hungarian(1.0 - iou, iou >= cfg.match_iou)
+                for ri, ci in zip(r, k):
                     matched_tracks[lost[ri]] = rem_high[ci]
-                rem_high = np.setdiff1d(rem_high, rem_high[c]) if len(c) else rem_high
+                rem_high = np.setdiff1d(rem_high, rem_high[k]) if len(k) else rem_high
+
+        # 2c) ground: manoeuvre recovery (module docstring) of tracks followed until last
+        # frame, before the remaining detections can start new tracks
+        if cfg.manoeuvre_recovery and ground and len(rem_high):
+            cand = [i for i in confirmed if i not in matched_tracks and self.tracks[i].matched_last]
+            if cand:
+                c, g, _ = self._manoeuvre_cost(view, cand, dets[rem_high])
+                r, k = assign(c, g)
+                for ri, ci in zip(r, k):
+                    matched_tracks[cand[ri]] = rem_high[ci]
+                    manoeuvre.add(cand[ri])
+                self.warnings["manoeuvre_recovered"] += len(k)
+                rem_high = np.setdiff1d(rem_high, rem_high[k]) if len(k) else rem_high
 
         # 3) tentative tracks vs remaining high detections
-        cost, gate = self._cost([self.tracks[i] for i in tentative], dets[rem_high], cfg.tentative_match_iou)
-        r, c = _hungarian(cost, gate)
-        for ri, ci in zip(r, c):
+        c, g = cost(tentative, dets[rem_high], cfg.tentative_match_iou)
+        r, k = assign(c, g)
+        for ri, ci in zip(r, k):
             matched_tracks[tentative[ri]] = rem_high[ci]
-        rem_high = np.setdiff1d(rem_high, rem_high[c]) if len(c) else rem_high
+        rem_high = np.setdiff1d(rem_high, rem_high[k]) if len(k) else rem_high
 
-        # update / age
+        # corrections (batched), then life cycle
+        tis = sorted(matched_tracks)
+        dis = np.array([matched_tracks[i] for i in tis], int)
+        if tis:
+            if ground:
+                predicted = self._correct_ground(view, tis, dets[dis], manoeuvre)
+                self._update_attributes_many(view, tis, dets[dis], predicted)
+            else:
+                self._correct_image(tis, dets[dis])
         survivors: list[Track] = []
         max_age_s = cfg.max_age_s
         for i, t in enumerate(self.tracks):
             if i in matched_tracks:
                 d = matched_tracks[i]
-                self._correct(t, dets[d])
                 t.hits += 1
                 t.time_since_update_s = 0.0
                 t.matched_last = True
                 t.score = float(conf[d])
                 t.last_det = dets[d]
-                self._update_attributes(t, dets[d])
                 if t.state == TENTATIVE and t.hits >= cfg.min_hits:
                     t.state = CONFIRMED
                     t.track_id = self._next_id
@@ -516,18 +719,33 @@ class MultiObjectTracker:
                 if t.state == CONFIRMED and t.time_since_update_s <= max_age_s + 1e-9:
                     survivors.append(t)
         # births
+        if ground and len(rem_high):
+            # a ground detection whose centre lies inside an existing track's footprint is a
+            # fragment of that object (a car split by an occluder, a wall seen in pieces), not
+            # a new object: starting a track there would duplicate it
+            occ_pos = [t.filter.position for t in survivors]
+            occ_half = [max(0.5 * float(max(t.size[0], t.size[1])) if t.size is not None else 0.0, 0.5)
+                        for t in survivors]
         for d in rem_high:
             if conf[d] < cfg.birth_score:
                 continue
-            if self.space == "ground" and self._inside_existing(dets[d], survivors):
-                self.warnings["birth_suppressed_inside_track"] += 1
-                continue
+            if ground and occ_pos:
+                dist = np.hypot(*(np.array(occ_pos) - dets[d, :2]).T)
+                if np.any(dist < np.array(occ_half)):
+                    self.warnings["birth_suppressed_inside_track"] += 1
+                    continue
             t = Track(filter=self._new_filter(dets[d]), score=float(conf[d]), last_det=dets[d])
-            t.snapshot = (t.filter.x.copy(), t.filter.P.copy())
             t.last_update_time = self.time_index
-            if self.space == "image":
+            if ground:
+                t.last_obs_xy = dets[d, :2].copy()
+                t.last_obs_cov = t.filter.R + self._extent_cov(dets[d:d + 1])[0]
+                self._init_attributes(t, dets[d])
+                occ_pos.append(t.filter.position)
+                occ_half.append(max(0.5 * float(max(t.size[0], t.size[1])) if t.size is not None
+                                    else 0.0, 0.5))
+            else:
+                t.snapshot = (t.filter.x.copy(), t.filter.P.copy())
                 t.obs_hist.append((self.time_index, dets[d, :2] + 0.5 * dets[d, 2:4]))
-            self._update_attributes(t, dets[d], first=True)
             if cfg.min_hits <= 1 or (cfg.confirm_first_frame and self.frame_count == 1):
                 t.state = CONFIRMED
                 t.track_id = self._next_id
@@ -536,61 +754,59 @@ class MultiObjectTracker:
         self.tracks = survivors
         return self.outputs(include_coasting=False)
 
-    def _inside_existing(self, det, tracks: list[Track]) -> bool:
-        """A ground detection whose centre lies inside an existing track's footprint is a
-        fragment of that object (a car split by an occluder, a wall seen in pieces), not a
-        new object: starting a track there would duplicate it."""
-        if not tracks:
-            return False
-        pos = np.array([t.filter.position for t in tracks])
-        half = np.array([0.5 * float(max(t.size[0], t.size[1])) if t.size is not None else 0.0
-                         for t in tracks])
-        dist = np.hypot(*(pos - np.asarray(det[:2], float)).T)
-        return bool(np.any(dist < np.maximum(half, 0.5)))
-
-    def _update_attributes(self, t: Track, det, first=False):
-        if self.space != "ground":
-            return
+    # --- ground box attributes ---------------------------------------------------------
+    def _init_attributes(self, t: Track, det):
         if len(det) >= 3:
-            t.z = float(det[2]) if first else 0.7 * t.z + 0.3 * float(det[2])
-        swapped = False
+            t.z = float(det[2])
         if len(det) >= 4:
-            dyaw = _half_turn_diff(float(det[3]), t.box_yaw)
-            if len(det) >= 7 and t.extent is not None:
-                # a box is also symmetric under a quarter turn with length and width swapped:
-                # an end-on fit must not turn the track's box frame
-                swapped = abs(dyaw) > np.pi / 4
-                dyaw = float((dyaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
-            t.box_yaw = float(det[3]) if first else float(wrap_angle(t.box_yaw + 0.3 * dyaw))
+            t.box_yaw = float(det[3])
         if len(det) >= 7:
-            size = np.asarray(det[4:7], float)
-            t.size = size.copy() if (first or t.size is None) else 0.7 * t.size + 0.3 * size
-            lw = np.asarray(det[4:6], float)
-            if swapped:
-                lw = lw[::-1]
-            if first or t.extent is None:
-                t.extent = lw.copy()
-            elif (len(det) < 8 or int(det[7]) == 1) and bool(self._touches_box(
-                    t, det, lw, centre=t.predicted)):
-                t.extent = np.maximum(t.extent, lw)
+            t.size = np.asarray(det[4:7], float).copy()
+            t.extent = np.asarray(det[4:6], float).copy()
         if len(det) >= 8:
             t.cls = int(det[7])
 
-    def _touches_box(self, t: Track, det, lw, centre=None, extra_margin=0.0) -> bool:
-        """Whether detection boxes (``lw``: their extent along the track's axes) overlap the
-        track's box (centred on ``centre``, default the prediction) up to
-        ``extent_overlap_margin_m`` (+ ``extra_margin``). Only such a detection shows more of
-        the same object; one that merely fell in the gate (a wall segment next to a parked
-        car) must not grow the track's extent."""
-        yaw = t.box_yaw
-        c = t.filter.project()[0] if centre is None else centre
-        det = np.asarray(det, float)
-        lw = np.asarray(lw, float)
-        d = det[..., :2] - c                      # one row (N,) or many (M, N)
-        du = np.abs(d[..., 0] * np.cos(yaw) + d[..., 1] * np.sin(yaw))
-        dv = np.abs(-d[..., 0] * np.sin(yaw) + d[..., 1] * np.cos(yaw))
-        m = self.cfg.extent_overlap_margin_m + extra_margin
-        return (du <= 0.5 * (t.extent[0] + lw[..., 0]) + m) & (dv <= 0.5 * (t.extent[1] + lw[..., 1]) + m)
+    def _update_attributes_many(self, v: _GroundView, tis, dets, predicted):
+        """Smoothed z, box yaw (modulo a half turn; modulo a quarter turn with length and
+        width swapped once the track has a box: an end-on fit must not turn the track's box
+        frame), size, and the grow-only box extent (from L-shape boxes that overlap the
+        track box at ``predicted``), for the matched tracks ``tis`` at once."""
+        tis = np.asarray(tis, int)
+        ncol = dets.shape[1]
+        tracks = [self.tracks[i] for i in tis]
+        if ncol >= 3:
+            z = 0.7 * np.array([t.z for t in tracks]) + 0.3 * dets[:, 2]
+        yaw = v.yaw[tis]
+        has_ext = v.has_ext[tis]
+        swapped = np.zeros(len(tis), bool)
+        if ncol >= 4:
+            dyaw = (dets[:, 3] - yaw + np.pi / 2) % np.pi - np.pi / 2
+            if ncol >= 7:
+                swapped = has_ext & (np.abs(dyaw) > np.pi / 4)
+                dyaw = np.where(has_ext, (dyaw + np.pi / 4) % (np.pi / 2) - np.pi / 4, dyaw)
+            yaw = wrap_angle(yaw + 0.3 * dyaw)
+        if ncol >= 7:
+            has_size = np.array([t.size is not None for t in tracks], bool)
+            size_old = np.array([t.size if t.size is not None else (0.0, 0.0, 0.0) for t in tracks],
+                                float).reshape(-1, 3)
+            size = np.where(has_size[:, None], 0.7 * size_old + 0.3 * dets[:, 4:7], dets[:, 4:7])
+            lw = np.where(swapped[:, None], dets[:, 5:3:-1], dets[:, 4:6])
+            ext = v.ext[tis]
+            grow = has_ext & self._touches(predicted, yaw, ext, dets, lw)
+            if ncol >= 8:
+                grow &= dets[:, 7].astype(int) == 1
+            ext_new = np.where(grow[:, None], np.maximum(ext, lw), ext)
+            ext_new = np.where(has_ext[:, None], ext_new, lw)
+        for k, t in enumerate(tracks):
+            if ncol >= 3:
+                t.z = float(z[k])
+            if ncol >= 4:
+                t.box_yaw = float(yaw[k])
+            if ncol >= 7:
+                t.size = size[k]
+                t.extent = ext_new[k]
+            if ncol >= 8:
+                t.cls = int(dets[k, 7])
 
     def outputs(self, include_coasting: bool = False) -> list[TrackOutput]:
         out = []
@@ -613,6 +829,9 @@ class MultiObjectTracker:
         return out
 
 
-def _half_turn_diff(a: float, b: float) -> float:
-    """a - b modulo pi, in [-pi/2, pi/2): box yaw is symmetric under a half turn."""
-    return float((a - b + np.pi / 2) % np.pi - np.pi / 2)
+def _stack_states(tracks):
+    if not tracks:
+        return np.empty((0, 2)), np.empty((0, 2, 2))
+    return (np.array([t.filter.x for t in tracks], float),
+            np.array([t.filter.P for t in tracks], float))
+
