@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Dict, Optional, Sequence
 
 import rclpy
@@ -208,8 +209,19 @@ class SkyroadNode(Node):
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def uses_sim_time(self) -> bool:
+        return bool(self.get_parameter("use_sim_time").value)
+
+    def freshness_clock(self):
+        """The clock that input silences are measured on: the steady clock on a real vehicle,
+        the node's ROS clock (= /clock) under use_sim_time. A simulator may run slower or faster
+        than the wall (lock-stepped runs, heavy worlds on 2 cores): there "0.2 s without odometry"
+        means 0.2 s of simulated time; judging it by the wall would stop the car whenever the host
+        stalls and make identical seeded runs differ."""
+        return self.now_s if self.uses_sim_time() else time.monotonic
+
     def add_watchdog(self, name: str, timeout_s: float, max_stamp_age_s: Optional[float] = None) -> InputWatchdog:
-        watchdog = InputWatchdog(name, timeout_s, max_stamp_age_s)
+        watchdog = InputWatchdog(name, timeout_s, max_stamp_age_s, steady_clock=self.freshness_clock())
         self._watchdogs[name] = watchdog
         return watchdog
 

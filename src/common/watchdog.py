@@ -1,8 +1,10 @@
 """Input watchdog (core: no rclpy).
 
 An input is stale when either
-- nothing arrived for `timeout_s` by the steady (monotonic) clock: the publisher died or the
-  link dropped; the steady clock cannot be fooled by a paused or jumping ROS/sim clock, or
+- nothing arrived for `timeout_s` by the silence clock: the publisher died or the link
+  dropped. On a vehicle that is the steady (monotonic) clock, which a jumping ROS clock cannot
+  fool; a node under use_sim_time passes its ROS clock instead (SkyroadNode.freshness_clock),
+  since only simulated time says whether a simulated sensor is late, or
 - the newest message's header stamp is older than `max_stamp_age_s` on the node's clock
   (ROS time, so sim time under use_sim_time): data arrives but describes the past (a driver
   replaying a buffer, a clock offset, a lagging bridge).

@@ -44,6 +44,10 @@ class ObstacleNode(SkyroadNode):
         ParamSpec("min_hits", 3, "hits to confirm a track", min=1, max=50),
         ParamSpec("gate_chi2", CHI2_99[2], "Mahalanobis association gate (2 dof)", min=0.5, max=100.0),
         ParamSpec("max_distance_m", 5.0, "Euclidean association gate", min=0.1, max=50.0, unit="m"),
+        ParamSpec("manoeuvre_recovery", True, "before a birth, re-find a confirmed track that left its gate by a "
+                  "manoeuvre (turn-round, hard braking) within the distance it can reach"),
+        ParamSpec("manoeuvre_accel_mps2", 5.0, "speed gain per second assumed by that recovery", min=0.0, max=20.0,
+                  unit="m/s^2"),
         ParamSpec("use_odom", True, "track in the odometry frame using localization/odom"),
         ParamSpec("sensor_offset", [0.0, 0.0, 0.0, 0.0], "sensor pose in base_link: x, y, z, yaw",
                   length=4),
@@ -80,7 +84,8 @@ class ObstacleNode(SkyroadNode):
                                            cluster_method=p.cluster_method)
         cfg = TrackerConfig(score_mode="absolute", high_score=0.5, low_score=0.1, birth_score=0.5,
                             min_hits=p.min_hits, max_age_s=p.max_age_s, gate_chi2=p.gate_chi2,
-                            max_distance_m=p.max_distance_m)
+                            max_distance_m=p.max_distance_m, manoeuvre_recovery=p.manoeuvre_recovery,
+                            manoeuvre_accel_mps2=p.manoeuvre_accel_mps2)
         self.tracker = MultiObjectTracker(cfg, space="ground", motion_model=p.motion_model, frame_rate_hz=10.0)
 
     def check_params(self, values):

@@ -789,8 +789,11 @@ class MultiObjectTracker:
             has_size = np.array([t.size is not None for t in tracks], bool)
             size_old = np.array([t.size if t.size is not None else (0.0, 0.0, 0.0) for t in tracks],
                                 float).reshape(-1, 3)
-            size = np.where(has_size[:, None], 0.7 * size_old + 0.3 * dets[:, 4:7], dets[:, 4:7])
             lw = np.where(swapped[:, None], dets[:, 5:3:-1], dets[:, 4:6])
+            # length and width in the track's box frame (box_yaw): an end-on view turned a quarter
+            # turn is swapped, or a car parked along the street would be reported across it
+            det_size = np.column_stack([lw, dets[:, 6]])
+            size = np.where(has_size[:, None], 0.7 * size_old + 0.3 * det_size, det_size)
             ext = v.ext[tis]
             grow = has_ext & self._touches(predicted, yaw, ext, dets, lw)
             if ncol >= 8:

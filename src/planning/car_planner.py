@@ -90,12 +90,23 @@ class CarPlannerConfig:
     unknown_outside_grid: bool = True    # outside the local grid counts as free (not seen yet)
     limits: VehicleLimits = field(default_factory=VehicleLimits)
     frenet: FrenetConfig = field(default_factory=FrenetConfig)
+    # Yield to small objects in the path (pedestrians, cyclists, anything a lidar cluster of a
+    # person's size can be): stop short of them instead of swerving past at speed. A person can
+    # turn or stop at any moment, so the constant-velocity prediction that lets the planner thread
+    # past a car is not trusted for them (Autoware's obstacle_stop / crosswalk modules stop too).
+    yield_to_small_objects: bool = True
+    yield_max_size_m: float = 1.2        # footprint (max of length, width) up to this is "small"
+    yield_lateral_margin_m: float = 0.3  # yield when its edge would come closer than this to the ego's side
+    yield_lookahead_s: float = 2.0       # also yield to a moving one predicted (CV) to enter within this
+    yield_moving_mps: float = 0.5        # speed above which the prediction is used (below: tracker noise)
+    yield_standoff_m: float = 2.5        # stop this far before it (front bumper to its edge)
+    yield_range_m: float = 60.0          # objects farther than this are not considered yet
 
 
 @dataclass
 class PlanOutput:
     trajectory: Trajectory | None       # None: hold still (no route / goal reached)
-    status: str                         # ok | emergency_stop | emergency_evasive | goal_reached | no_route
+    status: str                         # ok | yield | emergency_stop | emergency_evasive | goal_reached | no_route
     message: str
     result: PlanResult | None = None
 
@@ -165,7 +176,13 @@ class CarPlanner:
         fs = frenet_state_from_cartesian(self.ref, ego.x, ego.y, ego.yaw, ego.speed_mps, ego.accel_mps2,
                                          ego.curvature_1pm)
         s_goal, _d_goal = self.ref.project(self.goal_xy)
-        goal = FrenetGoal(speed_mps=self.cfg.cruise_speed_mps, lateral_offset_m=0.0, s_stop_m=float(s_goal))
+        s_stop = float(s_goal)
+        yield_s, yield_k = self.yield_stop_s(fs.s, fs.d, objects)
+        yielding = yield_s < s_stop
+        if yielding:
+            s_stop = yield_s
+        goal = FrenetGoal(speed_mps=self.cfg.cruise_speed_mps, lateral_offset_m=0.0, s_stop_m=s_stop,
+                          brake_now=yielding)
         times = np.arange(0.0, cfg.horizon_s + 1e-9, cfg.dt_s)
         boxes = None
         if objects is not None and len(objects):
@@ -174,11 +191,54 @@ class CarPlanner:
         if grid is not None:
             clearance = FramedClearance(grid, np.inf if self.cfg.unknown_outside_grid else 0.0)
         res = plan_frenet(self.ref, fs, goal, self.cfg.limits, cfg, obstacles=boxes, clearance=clearance)
+        if yielding:
+            gap_m = yield_s - fs.s
+            what = (f"yielding to a small object at ({objects.x[yield_k]:.1f}, {objects.y[yield_k]:.1f}) "
+                    f"in the path: stop point {gap_m:.1f} m ahead")
+            if res.emergency:
+                status = "emergency_evasive" if res.evasive else "emergency_stop"
+                return PlanOutput(res.trajectory, status, f"{what}; no safe trajectory ({res.reason})", res)
+            return PlanOutput(res.trajectory, "yield", what, res)
         if res.emergency and res.evasive:
             return PlanOutput(res.trajectory, "emergency_evasive", f"no safe trajectory ({res.reason})", res)
         if res.emergency:
             return PlanOutput(res.trajectory, "emergency_stop", f"no safe trajectory ({res.reason}): braking", res)
         return PlanOutput(res.trajectory, "ok", f"{res.n_feasible}/{res.n_candidates} candidates feasible", res)
+
+    def yield_stop_s(self, ego_s: float, ego_d: float, objects: ObjectStates | None) -> tuple[float, int]:
+        """(arc length on the reference at which the ego reference point must stop, index of the
+        object) for the nearest small object in the ego's corridor ahead now or within
+        ``yield_lookahead_s``; (inf, -1) when none."""
+        cfg, lim = self.cfg, self.cfg.limits
+        if not cfg.yield_to_small_objects or objects is None or len(objects) == 0:
+            return math.inf, -1
+        size = np.maximum(objects.length_m, objects.width_m)
+        x0, y0, _, _ = self.ref.eval(ego_s)
+        near = (size <= cfg.yield_max_size_m) & (np.hypot(objects.x - x0, objects.y - y0) <= cfg.yield_range_m)
+        if not near.any():
+            return math.inf, -1
+        times = np.arange(0.0, cfg.yield_lookahead_s + 1e-9, 0.25)
+        boxes = predict_boxes(objects, times, "cv")                     # (K, N, 5)
+        # a standing object is judged where it is: its tracked velocity is noise (and a pole or an
+        # occluded sliver of a parked car at the kerb must not stop the car)
+        moving = objects.speed_mps >= cfg.yield_moving_mps
+        boxes[~moving, :, :2] = boxes[~moving, :1, :2]
+        s_obj, d_obj = self.ref.project(boxes[..., :2])                  # (K, N)
+        # a person's radius, not the cluster's: a partial view of something bigger is often
+        # small, and its centre then lies inside that bigger thing
+        radius = np.minimum(0.5 * size, 0.3)[:, None]
+        half_lane = 0.5 * lim.width_m + cfg.yield_lateral_margin_m + radius
+        # the corridor the ego drives: around the reference line and around its current offset
+        in_corridor = (np.abs(d_obj) <= half_lane) | (np.abs(d_obj - ego_d) <= half_lane)
+        front_s = ego_s + lim.center_offset_m + 0.5 * lim.length_m
+        ahead = s_obj - radius > front_s - 0.3
+        hit = in_corridor & ahead & near[:, None]
+        if not hit.any():
+            return math.inf, -1
+        edge = np.where(hit, s_obj - radius, np.inf).min(axis=1)           # nearest point per object
+        k = int(np.argmin(edge))
+        stop_s = float(edge[k]) - cfg.yield_standoff_m - lim.center_offset_m - 0.5 * lim.length_m
+        return stop_s, k
 
     def hold_trajectory(self, ego: EgoState) -> Trajectory:
         """Standstill at the current pose (goal reached / no route): braking profile from now."""

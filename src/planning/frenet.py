@@ -202,6 +202,11 @@ class FrenetGoal:
     lateral_offset_m: float = 0.0
     s_stop_m: float | None = None
     rendezvous: tuple | None = None
+    # Yielding (a person in the path): start braking now, at the constant deceleration that ends
+    # at s_stop_m, and never speed up. Without it the speed reference only falls where a comfortable
+    # stop must begin, which is the right shape for a route's end but leaves the car at speed
+    # towards someone who may still step further in.
+    brake_now: bool = False
 
 
 @dataclass
@@ -445,10 +450,16 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
     Ts = np.asarray(cfg.maneuver_times_s, dtype=float)
     lon_T, lon_v = np.meshgrid(Ts, v_targets, indexing="ij")
     lon_T, lon_v = lon_T.ravel(), lon_v.ravel()
-    lon_c = quartic_coeffs(state.s, v0, state.s_dd, lon_v, 0.0, lon_T)
+    a0 = state.s_dd
+    if goal.brake_now and goal.s_stop_m is not None:
+        # lift off and brake at once: every profile starts at the constant deceleration that ends
+        # at the stop point (a step of the acceleration request, as a driver's foot makes it)
+        gap_m = max(goal.s_stop_m - state.s, 0.05)
+        a0 = min(a0, -min(v0 * v0 / (2.0 * gap_m), limits.a_brake_mps2))
+    lon_c = quartic_coeffs(state.s, v0, a0, lon_v, 0.0, lon_T)
     if goal.s_stop_m is not None and goal.s_stop_m > state.s:
         stop_T = Ts
-        stop_c = quintic_coeffs(state.s, v0, state.s_dd, goal.s_stop_m, 0.0, 0.0, stop_T)
+        stop_c = quintic_coeffs(state.s, v0, a0, goal.s_stop_m, 0.0, 0.0, stop_T)
         lon_c = np.vstack([lon_c, stop_c])
         lon_T = np.concatenate([lon_T, stop_T])
         lon_v = np.concatenate([lon_v, np.zeros_like(stop_T)])
@@ -492,7 +503,11 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
     lat_T_all = np.tile(lat_T, n_lon)
     cost = cfg.w_lat_jerk * np.sum(DJ ** 2, axis=1) * dt + cfg.w_lon_jerk * np.sum(SJ ** 2, axis=1) * dt
     cost += cfg.w_lat_offset * np.mean((D - goal.lateral_offset_m) ** 2, axis=1)
-    if stop_mask:
+    if stop_mask and goal.brake_now:
+        gap_m = max(goal.s_stop_m - state.s, 1e-3)
+        v_ref = np.minimum(v0 * np.sqrt(np.clip(1.0 - (S - state.s) / gap_m, 0.0, 1.0)), goal.speed_mps)
+        feasible &= np.all(SD <= v0 + 0.05, axis=1)
+    elif stop_mask:
         v_ref = np.sqrt(np.maximum(2.0 * 0.5 * limits.a_max_mps2 * np.maximum(goal.s_stop_m - S, 0.0), 0.0))
         v_ref = np.minimum(v_ref, goal.speed_mps)
     else:

@@ -54,12 +54,22 @@ class PlannerNode(SkyroadNode):
         ParamSpec("lateral_span_m", 3.0, "lateral offsets sampled within +- this", min=0.0, max=10.0, unit="m"),
         ParamSpec("occupied_threshold", 50, "OccupancyGrid value counted as occupied", min=1, max=100),
         ParamSpec("unknown_is_occupied", False, "treat -1 (unknown) cells as occupied"),
-        ParamSpec("odom_timeout_s", 0.5, "odometry staleness timeout (steady clock)", min=0.05, max=10.0, unit="s"),
+        ParamSpec("odom_timeout_s", 0.5, "odometry silence timeout (steady clock; sim time under use_sim_time)", min=0.05, max=10.0, unit="s"),
         ParamSpec("objects_timeout_s", 1.0, "objects older than this are ignored", min=0.05, max=10.0, unit="s"),
         ParamSpec("occupancy_timeout_s", 2.0, "occupancy older than this is ignored", min=0.05, max=30.0, unit="s"),
         ParamSpec("body_center_x_m", 0.0, "footprint centre ahead of the odometry reference point along the "
                   "body axis (an Ackermann base_link at the rear axle: about half the wheelbase)",
                   min=-10.0, max=10.0, unit="m"),
+        ParamSpec("yield_to_small_objects", True, "stop short of small objects (people) in the path instead of "
+                  "swerving past them"),
+        ParamSpec("yield_max_size_m", 1.2, "objects with a footprint up to this are yielded to", min=0.1, max=5.0,
+                  unit="m"),
+        ParamSpec("yield_lateral_margin_m", 0.3, "yield when an object's edge comes within this of the vehicle's "
+                  "side", min=0.0, max=5.0, unit="m"),
+        ParamSpec("yield_lookahead_s", 2.0, "also yield to a moving object predicted to enter the path within this",
+                  min=0.0, max=10.0, unit="s"),
+        ParamSpec("yield_standoff_m", 2.5, "stopping gap between the front bumper and the object", min=0.5,
+                  max=20.0, unit="m"),
         ParamSpec("replan_on_objects", True, "also replan at once when perception/objects arrives (cuts the "
                   "reaction time to a new object from up to one timer period to one planning cycle)"),
     )
@@ -67,6 +77,8 @@ class PlannerNode(SkyroadNode):
     def __init__(self, context=None, **node_kwargs):
         super().__init__("planner_node", context=context, **node_kwargs)
         self._build_core()
+        # input ages on the steady clock, or on sim time under use_sim_time (SkyroadNode.freshness_clock)
+        self._clock_s = self.freshness_clock()
         self.ego: EgoState | None = None
         self.odom_frame = "odom"
         self.grid: GridInFrame | None = None
@@ -109,6 +121,11 @@ class PlannerNode(SkyroadNode):
                                                    goal_tolerance_m=p.goal_tolerance_m,
                                                    robot_radius_m=p.robot_radius_m,
                                                    prediction_model=p.prediction_model,
+                                                   yield_to_small_objects=p.yield_to_small_objects,
+                                                   yield_max_size_m=p.yield_max_size_m,
+                                                   yield_lateral_margin_m=p.yield_lateral_margin_m,
+                                                   yield_lookahead_s=p.yield_lookahead_s,
+                                                   yield_standoff_m=p.yield_standoff_m,
                                                    limits=limits, frenet=frenet))
         if old is not None and old.ref is not None:  # keep the current route across a parameter change
             self.planner.route, self.planner.ref = old.route, old.ref
@@ -220,7 +237,7 @@ class PlannerNode(SkyroadNode):
         if grid is None:
             return
         self.grid = grid
-        self.grid_rx_s = time.monotonic()
+        self.grid_rx_s = self._clock_s()
         self.diag.update("occupancy", DiagLevel.OK, f"{grid.occupied.shape[1]}x{grid.occupied.shape[0]} grid, "
                          f"{int(grid.occupied.sum())} occupied cells")
 
@@ -281,13 +298,13 @@ class PlannerNode(SkyroadNode):
         self.objects = ObjectStates.from_velocity(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], yaw=arr[:, 4],
                                                   length_m=np.maximum(arr[:, 5], 0.1),
                                                   width_m=np.maximum(arr[:, 6], 0.1))
-        self.objects_rx_s = time.monotonic()
+        self.objects_rx_s = self._clock_s()
         # react at once (rate-limited to 50 Hz) instead of waiting for the next timer tick
-        if self.p.replan_on_objects and self.planner.ref is not None and time.monotonic() - self._last_plan_s > 0.02:
+        if self.p.replan_on_objects and self.planner.ref is not None and self._clock_s() - self._last_plan_s > 0.02:
             self.on_timer()
 
     def _fresh_grid(self):
-        if self.grid is None or time.monotonic() - self.grid_rx_s > self.p.occupancy_timeout_s:
+        if self.grid is None or self._clock_s() - self.grid_rx_s > self.p.occupancy_timeout_s:
             return None
         return self.grid
 
@@ -312,9 +329,9 @@ class PlannerNode(SkyroadNode):
                              f"stale_odom: localization/odom {status.reason}; publishing stop (empty path)")
             self._publish_stop()
             return
-        objects = self.objects if time.monotonic() - self.objects_rx_s <= self.p.objects_timeout_s else None
+        objects = self.objects if self._clock_s() - self.objects_rx_s <= self.p.objects_timeout_s else None
         t0 = time.perf_counter()
-        self._last_plan_s = time.monotonic()
+        self._last_plan_s = self._clock_s()
         try:
             out = self.planner.plan(self.ego, objects, self._fresh_grid())
         except PlanningError as exc:

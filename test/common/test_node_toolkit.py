@@ -198,6 +198,39 @@ def test_use_sim_time_follows_clock(ros_context):
         probe.destroy_node()
 
 
+def test_input_silence_is_judged_on_sim_time_under_use_sim_time(ros_context):
+    # the cmd_vel_gate's input watchdog (timeout input_timeout_s) under a paused sim clock: wall time
+    # passes, sim time does not, so the input is not stale; one step of /clock past the timeout is
+    node = CmdVelGate(context=ros_context, parameter_overrides=[Parameter("use_sim_time", value=True)])
+    probe = rclpy.create_node("clock_and_cmd_source", context=ros_context)
+    clock_publisher = probe.create_publisher(Clock, "/clock", 10)
+    cmd_publisher = probe.create_publisher(Twist, "cmd_vel_in", RELIABLE_QOS)
+    watchdog = node._input_watchdog
+    timeout_s = watchdog.timeout_s
+    executor = make_executor(ros_context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    try:
+        def clock_at(t_s):
+            def reached():
+                clock_publisher.publish(Clock(clock=s_to_stamp(t_s)))
+                return abs(node.now_s() - t_s) < 1e-6
+            return reached
+        assert spin_until(executor, clock_at(100.0), 5.0)
+        assert spin_until(executor, lambda: cmd_publisher.publish(Twist()) or watchdog.status().messages > 0, 5.0)
+        wall_pause_s = timeout_s + 0.3
+        deadline = time.monotonic() + wall_pause_s
+        while time.monotonic() < deadline:        # wall time passes, the sim clock stands still
+            executor.spin_once(timeout_sec=0.02)
+        assert not watchdog.is_stale(), watchdog.status()
+        assert spin_until(executor, clock_at(100.0 + timeout_s + 0.1), 5.0)
+        assert watchdog.is_stale(), watchdog.status()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        probe.destroy_node()
+
+
 def test_stamp_conversions():
     assert stamp_to_s(s_to_stamp(12.000000001)) == pytest.approx(12.000000001)
     with pytest.raises(ValueError):

