@@ -76,9 +76,14 @@ class LongitudinalPID:
             d_brake = distance_to_end_m - max(0.0, speed_mps) * c.speed_time_constant_s
             cmd = min(cmd, math.sqrt(2.0 * c.max_decel_mps2 * max(0.0, d_brake)))
         cmd = max(0.0, cmd)
-        # acceleration limits on the command itself (a step in the command is a step in torque)
+        # acceleration limits on the command itself (a step in the command is a step in torque).
+        # Downwards the limit applies below the current speed only: a setpoint that was above it
+        # (accelerating: v + tau a) may drop at once to what braking at max_decel from the current
+        # speed asks; otherwise a brake request would wait (cmd - v) / (max_decel dt) cycles for the
+        # setpoint to ramp down through the speed the car already has.
         if self._last_cmd is not None and dt > 0:
-            cmd = float(np.clip(cmd, self._last_cmd - c.max_decel_mps2 * dt,
-                                self._last_cmd + c.max_accel_mps2 * dt))
+            lo = self._last_cmd - c.max_decel_mps2 * dt
+            lo = min(lo, max(0.0, speed_mps - c.speed_time_constant_s * c.max_decel_mps2))
+            cmd = float(np.clip(cmd, lo, self._last_cmd + c.max_accel_mps2 * dt))
         self._last_cmd = cmd
         return cmd

@@ -312,3 +312,18 @@ def test_reverse_leg_after_a_cusp_is_tracked_to_the_final_pose(law):
     assert abs(math.remainder(car.yaw - yaw[-1], 2 * math.pi)) < 0.1
     assert worst < (0.1 if law == "mpc" else 0.4)
     assert truth.length_m > 20.0
+
+
+def test_brake_request_while_accelerating_is_commanded_in_the_next_cycle():
+    # Accelerating at 2 m/s^2 from 1 m/s, the speed setpoint sits at v + tau a above the car's speed.
+    # A new plan that brakes from now on must give a setpoint below the car's speed at once, not
+    # after the setpoint has ramped down through the speed the car already has.
+    from skyroad.control.longitudinal import LongitudinalConfig, LongitudinalPID
+    pid = LongitudinalPID(LongitudinalConfig(speed_time_constant_s=0.5, max_accel_mps2=3.0, max_decel_mps2=8.0))
+    v = 1.0
+    for k in range(20):
+        cmd = pid.command(k * 0.02, v, v_ref_mps=v, a_ref_mps2=2.0, station_error_m=0.0)
+        v += 2.0 * 0.02
+    assert cmd > v + 0.5                      # the accelerating setpoint
+    brake = pid.command(20 * 0.02, v, v_ref_mps=v, a_ref_mps2=-1.0, station_error_m=0.0)
+    assert brake < v - 0.3, (brake, v)        # v + tau a with a = -1: 0.5 m/s below

@@ -315,11 +315,12 @@ def _evaluate(samples, objects_rx, cmd_rx, scan_rx, actor_names, loop) -> dict:
     truth). In the path: within CORRIDOR_HALF_WIDTH_M of the lap's centre line or of the car's own
     lateral offset from it, and 0-CORRIDOR_AHEAD_M ahead of the front bumper along the lap (not along
     the body axis, which sweeps across the kerbs in a turn). detection = the first perception/objects
-    message (stamp = its lidar scan's) with an object within PEDESTRIAN_MATCH_M of the pedestrian while
-    it is in the path; braking command = the first cmd_vel received at or after the detection that
-    commands a speed below the car's speed by more than BRAKE_MARGIN_MPS (a deceleration request:
-    cruising or accelerating commands sit at or above the current speed). first_return = the first
-    raw lidar scan with a return on the pedestrian's cylinder while it is in the path (how long
+    message (stamp = its lidar scan's) with an object within PEDESTRIAN_MATCH_M of the pedestrian
+    while it is in the path, the object's reported position in the path too; braking command = the
+    first cmd_vel received at or after the detection that commands a speed below the car's speed by
+    more than BRAKE_MARGIN_MPS (a deceleration request: cruising or accelerating commands sit at or
+    above the current speed). first_return = the first raw lidar scan with a return on the
+    pedestrian's cylinder while it is in the path (first_return_to_detect_s: how long
     perception took to report it)."""
     t = np.array([s[0] for s in samples])
     peds = [a for a in actor_names if a.startswith("pedestrian")]
@@ -361,7 +362,13 @@ def _evaluate(samples, objects_rx, cmd_rx, scan_rx, actor_names, loop) -> dict:
             if stamp < busy_until.get(name, -math.inf):
                 continue
             ped = s[5][name]
-            if not in_corridor(s, ped) or np.min(np.linalg.norm(objs - ped, axis=1)) > PEDESTRIAN_MATCH_M:
+            if not in_corridor(s, ped):
+                continue
+            dist = np.linalg.norm(objs - ped, axis=1)
+            j = int(np.argmin(dist))
+            # perception reports it, and reports it in the path (a track lagging behind a person
+            # who just started walking is a perception delay: first_return_to_detect_s shows it)
+            if dist[j] > PEDESTRIAN_MATCH_M or not in_corridor(s, objs[j]):
                 continue
             busy_until[name] = stamp + 10.0
             brake = next((ct for ct, v in cmd_rx if ct >= stamp - 1e-6 and v < state_at(ct)[4] - BRAKE_MARGIN_MPS),
