@@ -14,6 +14,12 @@ which stack the states of many filters of one class and run the same arithmetic 
 per frame instead of 200 Python-level predict/update calls. The single-filter methods are the
 batch of one, so both paths are the same code.
 
+Ground filters also take two state settings from the tracker's motion-state detection
+(``tracker.py``, variable-dimension filtering): ``pin_at_rest_many(filters, pos, P_pos)`` (the
+object is at rest: position from the rest estimate, every rate state zero with zero variance)
+and ``set_kinematics(pos, vel, P)`` (the object has started: position and velocity vector from
+the onset fit, with their 4x4 covariance, in the model's own state).
+
 The box filter follows the (cx, cy, aspect, height) parameterisation of DeepSORT/ByteTrack
 (Wojke et al. 2017, Zhang et al. 2022) with noise proportional to box height, which keeps the
 filter scale-invariant: a far (small) pedestrian and a near (large) one get the same relative
@@ -200,6 +206,23 @@ class ConstantVelocityFilter:
     def update(self, z_xy, R=None):
         self.update_many([self], np.asarray(z_xy, float)[None, :2], None if R is None else R[None])
 
+    @staticmethod
+    def pin_at_rest_many(filters, pos, P_pos):
+        """At rest: position ``pos`` (N, 2) with covariance ``P_pos`` (N, 2, 2); velocity zero
+        and known (a static object has no velocity to estimate: none is reported)."""
+        if not filters:
+            return
+        X = np.zeros((len(filters), 4))
+        X[:, :2] = pos
+        P = np.zeros((len(filters), 4, 4))
+        P[:, :2, :2] = P_pos
+        _scatter(filters, X, P)
+
+    def set_kinematics(self, pos, vel, P4):
+        """State from a position and velocity vector with their (4, 4) covariance."""
+        self.x = np.concatenate([np.asarray(pos, float), np.asarray(vel, float)])
+        self.P = 0.5 * (np.asarray(P4, float) + np.asarray(P4, float).T)
+
     @property
     def position(self):
         return self.x[:2].copy()
@@ -207,6 +230,12 @@ class ConstantVelocityFilter:
     @property
     def velocity(self):
         return self.x[2:4].copy()
+
+    @staticmethod
+    def speed_many(filters) -> np.ndarray:
+        """|velocity| of many filters at once (m/s)."""
+        X = np.array([f.x for f in filters], float).reshape(-1, 4)
+        return np.hypot(X[:, 2], X[:, 3])
 
     @property
     def yaw(self):
@@ -258,9 +287,9 @@ class CTRVFilter:
         sig_v = np.sqrt(2.0) * self._pos_std / self._t_since_first
         P[2, 2] = min((sig_v / max(self.x[3], 1e-3)) ** 2, np.pi ** 2)
         P[3, 3] = sig_v ** 2
-        P[4, 4] = 0.5 ** 2
+        P[4, 4] = self._start_yaw_rate_std ** 2
         if self.dim_x > 5:
-            P[5, 5] = 2.0 ** 2
+            P[5, 5] = self._start_accel_std ** 2
         self.P = P
         self._initialised = True
 
@@ -371,6 +400,57 @@ class CTRVFilter:
     def update(self, z_xy, R=None):
         self.update_many([self], np.asarray(z_xy, float)[None, :2], None if R is None else R[None])
 
+    # prior std of the yaw rate and (CTRA) acceleration when a motion starts from a fitted
+    # velocity (two-point initialisation, onset from rest): not observed by that fit
+    _start_yaw_rate_std = 0.5
+    _start_accel_std = 2.0
+
+    @staticmethod
+    def pin_at_rest_many(filters, pos, P_pos):
+        """At rest: position ``pos`` with covariance ``P_pos``; speed, yaw rate (and
+        acceleration) zero and known. The heading is undefined at v = 0 (the EKF has no gain on
+        it, d pos / d yaw = v ...), so it is kept with a full-circle variance and set afresh
+        from the velocity fitted when the object starts (``set_kinematics``)."""
+        if not filters:
+            return
+        X, _ = _gather(filters)
+        X[:, :2] = pos
+        X[:, 3:] = 0.0
+        P = np.zeros((len(filters), X.shape[1], X.shape[1]))
+        P[:, :2, :2] = P_pos
+        P[:, 2, 2] = np.pi ** 2
+        _scatter(filters, X, P)
+        for f in filters:
+            f._initialised = True  # the state is defined (v = 0): no two-point waiting
+
+    def set_kinematics(self, pos, vel, P4):
+        """State from a position and velocity vector with their (4, 4) covariance: heading and
+        speed are the velocity's angle and norm, their covariance the polar Jacobian's image."""
+        vel = np.asarray(vel, float)
+        P4 = 0.5 * (np.asarray(P4, float) + np.asarray(P4, float).T)
+        s = max(float(np.hypot(*vel)), 1e-6)
+        J = np.array([[-vel[1] / s ** 2, vel[0] / s ** 2],      # d yaw / d (vx, vy)
+                      [vel[0] / s, vel[1] / s]])                # d v / d (vx, vy)
+        n = self.dim_x
+        x = np.zeros(n)
+        x[:2] = pos
+        x[2] = np.arctan2(vel[1], vel[0])
+        x[3] = s
+        P = np.zeros((n, n))
+        P[:2, :2] = P4[:2, :2]
+        P[:2, 2:4] = P4[:2, 2:] @ J.T
+        P[2:4, :2] = P[:2, 2:4].T
+        P[2:4, 2:4] = J @ P4[2:, 2:] @ J.T
+        if P[2, 2] > np.pi ** 2:   # a slow fit: the heading is no better than unknown
+            c = np.pi / np.sqrt(P[2, 2])
+            P[2, :] *= c
+            P[:, 2] *= c
+        P[4, 4] = self._start_yaw_rate_std ** 2
+        if n > 5:
+            P[5, 5] = self._start_accel_std ** 2
+        self.x, self.P = x, 0.5 * (P + P.T)
+        self._initialised = True
+
     @property
     def position(self):
         return self.x[:2].copy()
@@ -378,6 +458,11 @@ class CTRVFilter:
     @property
     def velocity(self):
         return np.array([self.x[3] * np.cos(self.x[2]), self.x[3] * np.sin(self.x[2])])
+
+    @staticmethod
+    def speed_many(filters) -> np.ndarray:
+        """|velocity| of many filters at once (m/s)."""
+        return np.abs(np.array([f.x[3] for f in filters], float))
 
     @property
     def yaw(self):

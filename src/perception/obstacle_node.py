@@ -48,6 +48,14 @@ class ObstacleNode(SkyroadNode):
                   "manoeuvre (turn-round, hard braking) within the distance it can reach"),
         ParamSpec("manoeuvre_accel_mps2", 5.0, "speed gain per second assumed by that recovery", min=0.0, max=20.0,
                   unit="m/s^2"),
+        ParamSpec("rest_detection", True, "rest / moving motion state: objects at rest report zero velocity and "
+                  "their start is detected by a likelihood-ratio test (no Kalman lag when a person walks off)"),
+        ParamSpec("rest_window_s", 1.0, "window of the stationarity test for entering rest", min=0.3, max=10.0,
+                  unit="s"),
+        ParamSpec("onset_false_alarm", 1e-6, "per-frame false-alarm probability of the start test (leaving rest)",
+                  min=1e-12, max=0.1),
+        ParamSpec("min_meas_std_m", 0.01, "floor of a track's learnt detection noise", min=0.001, max=1.0,
+                  unit="m"),
         ParamSpec("use_odom", True, "track in the odometry frame using localization/odom"),
         ParamSpec("sensor_offset", [0.0, 0.0, 0.0, 0.0], "sensor pose in base_link: x, y, z, yaw",
                   length=4),
@@ -85,7 +93,9 @@ class ObstacleNode(SkyroadNode):
         cfg = TrackerConfig(score_mode="absolute", high_score=0.5, low_score=0.1, birth_score=0.5,
                             min_hits=p.min_hits, max_age_s=p.max_age_s, gate_chi2=p.gate_chi2,
                             max_distance_m=p.max_distance_m, manoeuvre_recovery=p.manoeuvre_recovery,
-                            manoeuvre_accel_mps2=p.manoeuvre_accel_mps2)
+                            manoeuvre_accel_mps2=p.manoeuvre_accel_mps2, rest_detection=p.rest_detection,
+                            rest_window_s=p.rest_window_s, onset_false_alarm=p.onset_false_alarm,
+                            min_meas_std_m=p.min_meas_std_m)
         self.tracker = MultiObjectTracker(cfg, space="ground", motion_model=p.motion_model, frame_rate_hz=10.0)
 
     def check_params(self, values):

@@ -44,6 +44,25 @@ the same way.
 Ground measurement noise (``_meas_cov``): the filter's R plus, once a track has a box, the
 part of the object a detection does not show or shows for the first time (a fraction of half
 the extent difference, along the track's axes); a full view of a known box adds nothing.
+Partial views are anchored on the track box only where that box came from an L-shape fit: a
+cylinder (class 2, a centroid fit) keeps its own centre.
+
+Motion state (ground; ``rest_detection``): a variable-dimension filter (Bar-Shalom, Li &
+Kirubarajan 2001, ch. 11) with two modes. A track whose last ``rest_window_s`` of measurements
+show no significant velocity (F test on a line fit) and no more scatter than the configured
+noise is *at rest*: position = the mean of its measurements since, velocity zero and known
+(nothing reported), and its measurement noise is learnt from their scatter. Each new
+measurement of a resting object goes to a generalised likelihood-ratio test for a velocity
+jump (Willsky & Jones 1976) over the last half window; when it fires twice in a row the motion
+model starts from the fitted position and velocity (mixed over the candidate start times),
+and the track keeps the learnt noise in its Kalman updates. Why: a Kalman filter that has sat
+on a static object has a steady-state velocity gain that, with the configured R (0.3 m for
+0.05 m detections), needs about 1.5 s to follow a pedestrian walking off (0.6-0.7 m behind
+after 0.5-1 s); and a CTRV / CTRA filter at v = 0 cannot turn its heading (the EKF has no gain
+on yaw there), so one that stopped in one direction and left in another lagged most. With the
+rest mode the onset shows 0.2-0.3 s after a 1.4 m/s start, static objects report exactly zero
+velocity instead of filter noise, and gates keep the configured R (a learnt noise never
+narrows association).
 
 Cost: predict, correction and the ground cost matrix are batched over tracks (``kalman.py``
 ``predict_many`` / ``update_many``; the cost is evaluated on the track-detection pairs within
@@ -61,6 +80,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import chi2 as chi2_dist
+from scipy.stats import f as f_dist
 
 from .kalman import (BoxKalmanFilter, ConstantVelocityFilter, CTRAFilter, CTRVFilter,
                      box_ltwh_to_xyah, box_xyah_to_ltwh, wrap_angle)
@@ -127,6 +148,10 @@ class TrackerConfig:
     output_detection_box: bool = False  # image: output the matched detection, not the KF box
     manoeuvre_recovery: bool = True   # ground: re-find a track that left its gate by a manoeuvre
     manoeuvre_accel_mps2: float = 5.0  # ground: speed gain per second assumed in that recovery
+    rest_detection: bool = True    # ground: rest / moving motion state (variable-dimension filter)
+    rest_window_s: float = 1.0     # ground: window of the stationarity test (entering rest)
+    onset_false_alarm: float = 1e-6  # ground: per-frame false-alarm probability of the onset test
+    min_meas_std_m: float = 0.01   # ground: floor of a track's learnt measurement noise
 
     def validate(self) -> None:
         for name in ("high_score", "low_score", "birth_score", "match_iou", "low_match_iou",
@@ -148,6 +173,13 @@ class TrackerConfig:
         if not (np.isfinite(self.manoeuvre_accel_mps2) and self.manoeuvre_accel_mps2 >= 0):
             raise ValueError("TrackerConfig.manoeuvre_accel_mps2 must be >= 0, "
                              f"got {self.manoeuvre_accel_mps2}")
+        for name in ("rest_window_s", "min_meas_std_m"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"TrackerConfig.{name} must be > 0, got {v}")
+        if not (0.0 < self.onset_false_alarm < 1.0):
+            raise ValueError("TrackerConfig.onset_false_alarm must be in (0, 1), "
+                             f"got {self.onset_false_alarm}")
 
 
 @dataclass
@@ -163,6 +195,7 @@ class Track:
     # ground objects: smoothed box attributes (length, width, height), yaw, z, class
     size: np.ndarray | None = None
     extent: np.ndarray | None = None        # ground: (length, width) seen so far, only grows
+    box_extent: bool = False                # ground: that extent came from an L-shape box
     predicted: np.ndarray | None = None     # ground: predicted position before the last update
     box_yaw: float = 0.0
     z: float = 0.0
@@ -174,6 +207,16 @@ class Track:
     last_obs_xy: np.ndarray | None = None   # ground: last measurement (anchored centre)
     last_obs_cov: np.ndarray | None = None  # ground: its covariance
     obs_hist: list = field(default_factory=list)  # [(time, centre)] for motion direction
+    # ground motion state (``_rest_step``): recent measurements, rows (time, x, y, extra
+    # variance of that detection), the last ``meas_n`` of meas_buf[:meas_end] valid, newest last
+    meas_buf: np.ndarray | None = None
+    meas_end: int = 0
+    meas_n: int = 0
+    at_rest: bool = False
+    rest_n: int = 0                          # newest rows of meas_buf taken at rest
+    move_n: int = 0                          # rows since the track was born / last started
+    onset_hits: int = 0                      # consecutive frames the onset test fired
+    noise_var: float | None = None           # learnt measurement variance per axis (m^2)
 
 
 @dataclass
@@ -248,6 +291,9 @@ class _GroundView:
         self.ext = np.array([t.extent if t.extent is not None else (0.0, 0.0) for t in tracks],
                             float).reshape(n, 2)
         self.yaw = np.array([t.box_yaw for t in tracks], float)
+        # measurements are anchored on the track box only where it is one: a cylinder (class
+        # 2) is a centroid fit, its first diameter no box whose corner a later view shows
+        self.anchor = self.has_ext & np.array([t.box_extent for t in tracks], bool)
         # with a track box extent, measurements are anchored on the visible corner
         # (``_anchor``): the track's unseen extent no longer blurs the centre
         self.extra = np.array([(cfg.extent_std_fraction * t.size[0]) ** 2
@@ -286,6 +332,16 @@ class MultiObjectTracker:
         self.warnings: Counter = Counter()
         self.frame_count = 0
         self.time_index = 0.0  # frames (image) or seconds (ground) since start
+        # ground motion state (``_rest_entry`` / ``_rest_step``), windows in frames: the
+        # stationarity test's, the onset test's (half of it), and the measurement memory whose
+        # mean is the position of an object at rest (five windows)
+        self._rest_rows = max(4, int(round(self.cfg.rest_window_s * self.frame_rate_hz)))
+        self._onset_rows = max(3, self._rest_rows // 2)
+        self._buf_rows = 5 * self._rest_rows
+        # slope of a (t, x, y) line fit insignificant at 1 %: F(2, 2 (M - 2)) under "at rest"
+        self._rest_f_crit = float(f_dist.ppf(0.99, 2, 2 * self._rest_rows - 4))
+        self._rest_chi2_crit = float(chi2_dist.ppf(0.99, 2 * self._rest_rows - 4))
+        self._onset_thr: dict[int, float] = {}   # onset threshold per noise-estimate dof
 
     # --- input validation ---------------------------------------------------------------
     def _sanitize(self, dets, scores):
@@ -367,7 +423,7 @@ class MultiObjectTracker:
         if ii.size == 0:
             return cost, gate
         dn = dets[jj]
-        anchored, lw = self._anchor(ref[ii], yaw[ii], ext[ii], has_ext[ii] & boxes, dn)
+        anchored, lw = self._anchor(ref[ii], yaw[ii], ext[ii], v.anchor[idx][ii] & boxes, dn)
         # S + the detection's centre covariance (``_meas_cov``), inverted in closed form per
         # pair (2x2)
         ec = self._meas_cov(dn, yaw[ii], ext[ii], has_ext[ii] & boxes, lw, v.extra[idx][ii])
@@ -562,7 +618,9 @@ class MultiObjectTracker:
     def _correct_ground(self, v: _GroundView, tis, dets, manoeuvre):
         """Ground updates: the measurement is the detection anchored on the track box, its
         covariance the filter's R + extent terms. Tracks found by manoeuvre recovery restart
-        their filter at the measurement (module docstring)."""
+        their filter at the measurement (module docstring). Tracks at rest are not Kalman-updated:
+        the onset test runs on them (``_rest_step``); moving tracks are updated, then tested for
+        rest (``_rest_entry``)."""
         tis = np.asarray(tis, int)
         cfg = self.cfg
         boxes = dets.shape[1] >= 7
@@ -571,28 +629,231 @@ class MultiObjectTracker:
         restart = np.flatnonzero(man)
         for k in restart:
             ref[k] = self.tracks[tis[k]].last_obs_xy   # anchored as it was gated
-        anchored, lw = self._anchor(ref, v.yaw[tis], v.ext[tis], v.has_ext[tis] & boxes, dets)
-        R = v.R[tis] + self._meas_cov(dets, v.yaw[tis], v.ext[tis], v.has_ext[tis] & boxes, lw,
-                                      v.extra[tis])
+        anchored, lw = self._anchor(ref, v.yaw[tis], v.ext[tis], v.anchor[tis] & boxes, dets)
+        mc = self._meas_cov(dets, v.yaw[tis], v.ext[tis], v.has_ext[tis] & boxes, lw, v.extra[tis])
+        R = v.R[tis] + mc   # the configured noise: what gates and manoeuvre recovery use
+        tracks = [self.tracks[i] for i in tis]
         for k in restart:
             # the motion model's state no longer describes the object: its kinematics restart
             # at the measurement (a new filter, velocity unknown); id, box and class stay
             row = dets[k].copy()
             row[:2] = anchored[k]
-            self.tracks[tis[k]].filter = self._new_filter(row)
-        keep = np.setdiff1d(np.arange(len(tis)), restart)
-        filters = [self.tracks[i].filter for i in tis]
-        self._filter_cls.update_many([filters[k] for k in keep], anchored[keep], R[keep])
+            tracks[k].filter = self._new_filter(row)
+            tracks[k].at_rest, tracks[k].rest_n, tracks[k].onset_hits = False, 0, 0
+            tracks[k].move_n = 0
+        extra = (0.5 * (mc[:, 0, 0] + mc[:, 1, 1])).tolist()
+        for t, xy, e in zip(tracks, anchored.tolist(), extra):
+            self._push_meas(t, xy, e)
+        # the update trusts a track's measurements as much as they have shown to deserve
+        # (``noise_var``, learnt while it was at rest), else the configured R
+        noise = np.array([np.nan if t.noise_var is None else t.noise_var for t in tracks])
+        learnt = np.isfinite(noise)
+        R_upd = np.where(learnt[:, None, None], np.nan_to_num(noise)[:, None, None] * np.eye(2) + mc, R)
+        resting = (np.array([t.at_rest for t in tracks], bool) & ~man if cfg.rest_detection
+                   else np.zeros(len(tis), bool))
+        rs = np.flatnonzero(resting)
+        self._rest_step([tracks[k] for k in rs], v.R[tis[rs]])
+        keep = np.flatnonzero(~man & ~resting)
+        filters = [t.filter for t in tracks]
+        self._filter_cls.update_many([filters[k] for k in keep], anchored[keep], R_upd[keep])
+        if cfg.rest_detection:
+            self._rest_entry([tracks[k] for k in keep], v.R[tis[keep]])
         # where the track box was before this update: the extent grows only from detections
         # that overlap it (for a manoeuvre the prediction is off, so the new estimate is used)
-        predicted = np.where(man[:, None], np.array([f.position for f in filters]).reshape(-1, 2),
-                             v.zp[tis])
-        for k, (i, f) in enumerate(zip(tis, filters)):
-            t = self.tracks[i]
+        filters = [t.filter for t in tracks]
+        predicted = v.zp[tis].copy()
+        for k in restart:
+            predicted[k] = filters[k].position
+        speeds = self._filter_cls.speed_many(filters).tolist()
+        for k, t in enumerate(tracks):
             t.last_obs_xy, t.last_obs_cov = anchored[k], R[k]
             t.last_update_time = self.time_index
-            t.last_speed_mps = float(np.hypot(*f.velocity))
+            t.last_speed_mps = speeds[k]
         return predicted
+
+    # --- ground motion state: at rest / moving -------------------------------------------
+    def _push_meas(self, t: Track, xy, extra_var: float):
+        """Append a measurement (anchored centre, its extent variance) to the track's memory:
+        ``_buf_rows`` rows ending at ``meas_end`` in a buffer twice as long (moved back to the
+        front when full, so an append does not shift every row)."""
+        H = self._buf_rows
+        if t.meas_buf is None:
+            t.meas_buf = np.zeros((2 * H, 4))
+            t.meas_end = H
+        elif t.meas_end == 2 * H:
+            t.meas_buf[:H] = t.meas_buf[H:]
+            t.meas_end = H
+        row = t.meas_buf[t.meas_end]
+        row[0], row[1], row[2], row[3] = self.time_index, xy[0], xy[1], extra_var
+        t.meas_end += 1
+        t.meas_n = min(t.meas_n + 1, H)
+        if t.at_rest:
+            t.rest_n = min(t.rest_n + 1, H)
+        else:
+            t.move_n += 1
+
+    def _noise_bounds(self, R):
+        """Floor and ceiling of a learnt measurement variance, from the filters' configured
+        R (N, 2, 2): the sensor's resolution (``min_meas_std_m``) and that R (a track is never
+        trusted less than configured)."""
+        hi = np.asarray(R, float)[:, 0, 0]
+        return min(self.cfg.min_meas_std_m ** 2, float(hi.min())), hi
+
+    def _rest_entry(self, tracks, R):
+        """Moving tracks whose last ``rest_window_s`` of measurements show no motion enter rest.
+
+        Test: straight-line fit of (x, y) against time over the window (all of it measured
+        since the track was born or last started); the object is taken to be at rest when the
+        fitted velocity is insignificant at 1 % (F test with the noise estimated from the fit's
+        own residuals, so no noise level is assumed) and the residuals are within the configured
+        noise (chi^2 at 1 %). An object at rest then has zero velocity, exactly (nothing to
+        estimate, nothing to report), its position is the mean of its measurements, and its
+        measurement noise is their scatter (``_noise_estimate``)."""
+        M = self._rest_rows
+        # a whole window since the motion started: the one that detected the start still holds
+        # the rest before it (a hockey stick whose slope a line fit can miss)
+        ok = [min(t.meas_n, t.move_n) >= M for t in tracks]
+        cand = [t for t, o in zip(tracks, ok) if o]
+        if not cand:
+            return
+        R = np.asarray(R)[np.flatnonzero(ok)]
+        W = np.array([t.meas_buf[t.meas_end - M:t.meas_end] for t in cand])
+        tt, z, ev = W[:, :, 0], W[:, :, 1:3], W[:, :, 3]
+        tc = tt - tt.mean(1, keepdims=True)
+        sxx = np.maximum((tc ** 2).sum(1), 1e-12)
+        zc = z - z.mean(1, keepdims=True)
+        slope = np.einsum("nm,nmk->nk", tc, zc) / sxx[:, None]
+        res = zc - tc[..., None] * slope[:, None, :]
+        lo, hi = self._noise_bounds(R)
+        s2 = np.maximum((res ** 2).sum((1, 2)) / (2 * (M - 2)), lo)
+        F = (slope ** 2).sum(1) * sxx / (2 * s2)
+        # ... and the scatter about the fit must be measurement noise: within the configured R
+        # (the ceiling of any track's noise) plus each detection's extent variance, chi^2 at
+        # 1 %. A car that turned round inside the window has a V-shaped track: no slope, but
+        # metres of scatter.
+        scat = ((res ** 2).sum(2) / (hi[:, None] + ev)).sum(1)
+        enter = ((F < self._rest_f_crit) & (scat < self._rest_chi2_crit)
+                 & (tt[:, -1] - tt[:, 0] <= 2.0 * self.cfg.rest_window_s))
+        if not enter.any():
+            return
+        idx = np.flatnonzero(enter)
+        noise, pos, var = self._noise_estimate(z[idx], ev[idx], np.ones((len(idx), M), bool),
+                                               hi[idx], lo, hi[idx])
+        fs = []
+        for j, k in enumerate(idx):
+            t = cand[k]
+            t.at_rest, t.rest_n, t.onset_hits, t.noise_var = True, M, 0, float(noise[j])
+            fs.append(t.filter)
+        self._filter_cls.pin_at_rest_many(fs, pos, var[:, None, None] * np.eye(2))
+
+    def _rest_step(self, tracks, R):
+        """Tracks at rest with a new measurement (already in their memory): onset test, then
+        either the start of a motion or the rest estimate.
+
+        Onset: generalised likelihood ratio for a velocity jump (Willsky & Jones, IEEE TAC
+        1976) over the last ``onset rows`` (half the rest window): residuals r_j of those
+        measurements from the mean of the earlier rest measurements, for each candidate start
+        time theta (after the last earlier row, or after any window row leaving >= 2 behind it)
+        the ML velocity v = sum w tau r / sum w tau^2 (tau = t_j - theta, w = 1 / variance) and
+        its statistic l = |sum w tau r|^2 / sum w tau^2 (at rest 2 F(2, dof of the noise
+        estimate), chi^2 with 2 dof for a long rest). The motion has started when max l
+        exceeds its ``onset_false_alarm`` quantile in two consecutive frames (a single
+        outlier detection cannot do that); the motion model then starts from the fitted
+        position and velocity now (``set_kinematics``: for CTRV / CTRA also the heading, which
+        the rest left undefined), with their covariance, and is Kalman-updated from the next
+        measurement on. The noise used is the scatter of the earlier rest measurements about
+        their mean (the window may already hold the motion)."""
+        if not tracks:
+            return
+        K = self._onset_rows
+        H = self._buf_rows
+        B = np.array([t.meas_buf[t.meas_end - H:t.meas_end] for t in tracks])   # (N, H, 4)
+        N, H = B.shape[:2]
+        rn = np.array([t.rest_n for t in tracks])
+        rows = np.arange(H)
+        rest = rows[None, :] >= H - rn[:, None]
+        refm = rest & (rows < H - K)[None, :]
+        z, ev = B[:, :, 1:3], B[:, :, 3]
+        lo, hi = self._noise_bounds(R)
+        noise = np.array([t.noise_var for t in tracks], float)
+        noise, p_ref, var_ref = self._noise_estimate(z, ev, refm, noise, lo, hi)
+        # GLR over the candidate start times
+        Wt, r = B[:, -K:, 0], z[:, -K:] - p_ref[:, None, :]
+        wj = 1.0 / (noise[:, None] + ev[:, -K:] + var_ref[:, None])
+        theta = np.concatenate([B[:, -K - 1:-K, 0], Wt[:, :K - 2]], axis=1)   # (N, K - 1)
+        tau = np.clip(Wt[:, None, :] - theta[:, :, None], 0.0, None)          # (N, K - 1, K)
+        A = np.einsum("nck,nk->nc", tau ** 2, wj)
+        b = np.einsum("nck,nk,nkd->ncd", tau, wj, r)
+        stat = (b ** 2).sum(2) / np.maximum(A, 1e-12)
+        # with the noise estimated from n_ref rows, l / 2 is F(2, 2 (n_ref - 1)) at rest, not
+        # chi^2 / 2: early in a rest (few rows) the threshold is higher
+        dof = np.maximum(2 * (refm.sum(1) - 1), 2)
+        thr = np.array([self._onset_threshold(int(d)) for d in dof])
+        fire = stat.max(1) > thr
+        stay = []
+        for n, t in enumerate(tracks):
+            t.noise_var = float(noise[n])
+            t.onset_hits = t.onset_hits + 1 if fire[n] else 0
+            if t.onset_hits < 2:
+                stay.append(n)
+                continue
+            # the start time is uncertain by a frame or two: the state is the mixture over the
+            # candidates weighted by their posterior (flat velocity prior: exp(l / 2) / A), not
+            # the single best one (a late start time makes the velocity explain the whole
+            # offset, up to twice the true speed)
+            a = np.maximum(A[n], 1e-12)
+            logp = 0.5 * stat[n] - np.log(a)
+            pc = np.exp(logp - logp.max())
+            pc /= pc.sum()
+            vel_c = b[n] / a[:, None]                                   # (C, 2)
+            tn = Wt[n, -1] - theta[n]                                   # (C,)
+            m = np.hstack([p_ref[n] + vel_c * tn[:, None], vel_c])      # (C, 4)
+            mean = pc @ m
+            I2 = np.eye(2)
+            P4 = np.zeros((4, 4))
+            for c in range(len(pc)):
+                Pc = np.block([[(var_ref[n] + tn[c] ** 2 / a[c]) * I2, (tn[c] / a[c]) * I2],
+                               [(tn[c] / a[c]) * I2, I2 / a[c]]])
+                d = m[c] - mean
+                P4 += pc[c] * (Pc + np.outer(d, d))
+            t.filter.set_kinematics(mean[:2], mean[2:], P4)
+            t.at_rest, t.rest_n, t.onset_hits, t.move_n = False, 0, 0, 0
+            self.warnings["motion_onset"] += 1
+        if stay:
+            stay = np.asarray(stay)
+            w = rest[stay] / (noise[stay, None] + ev[stay])
+            pos = (w[..., None] * z[stay]).sum(1) / w.sum(1)[:, None]
+            self._filter_cls.pin_at_rest_many([tracks[n].filter for n in stay], pos,
+                                              (1.0 / w.sum(1))[:, None, None] * np.eye(2))
+
+    def _onset_threshold(self, dof: int) -> float:
+        """GLR threshold at ``onset_false_alarm`` with the noise estimated on ``dof`` dof."""
+        thr = self._onset_thr.get(dof)
+        if thr is None:
+            thr = self._onset_thr[dof] = float(2.0 * f_dist.ppf(1.0 - self.cfg.onset_false_alarm, 2, dof))
+        return thr
+
+    @staticmethod
+    def _noise_estimate(z, ev, mask, prior, lo, hi):
+        """Measurement variance per axis of static objects from the scatter of their
+        measurements ``z`` (N, H, 2) where ``mask``; each row's variance is noise + its own
+        extent variance ``ev`` (a partial view is known to be worse), so the noise is the
+        weighted moment estimate sum w (r^2 / 2 - ev) / sum w, w = 1 / (noise + ev)^2, two
+        fixed-point steps from ``prior`` (the configured R: a first box with a large extent
+        variance then hardly counts), with the n / (n - 1) correction for the fitted mean.
+        Returns (noise, weighted mean, its variance)."""
+        s2 = np.asarray(prior, float).copy()
+        n = mask.sum(1)
+        for _ in range(2):
+            w = mask / (s2[:, None] + ev)
+            mean = (w[..., None] * z).sum(1) / w.sum(1)[:, None]
+            r2 = 0.5 * ((z - mean[:, None, :]) ** 2).sum(2)
+            w2 = w ** 2
+            est = (w2 * (r2 - ev)).sum(1) / w2.sum(1) * n / np.maximum(n - 1, 1)
+            s2 = np.where(n >= 3, np.clip(est, lo, hi), s2)
+        w = mask / (s2[:, None] + ev)
+        mean = (w[..., None] * z).sum(1) / w.sum(1)[:, None]
+        return s2, mean, 1.0 / w.sum(1)
 
     # --- main step ---------------------------------------------------------------------
     def update(self, detections, scores=None, dt: float | None = None) -> list[TrackOutput]:
@@ -739,6 +1000,7 @@ class MultiObjectTracker:
             if ground:
                 t.last_obs_xy = dets[d, :2].copy()
                 t.last_obs_cov = t.filter.R + self._extent_cov(dets[d:d + 1])[0]
+                self._push_meas(t, dets[d, :2], 0.5 * np.trace(t.last_obs_cov - t.filter.R))
                 self._init_attributes(t, dets[d])
                 occ_pos.append(t.filter.position)
                 occ_half.append(max(0.5 * float(max(t.size[0], t.size[1])) if t.size is not None
@@ -763,6 +1025,7 @@ class MultiObjectTracker:
         if len(det) >= 7:
             t.size = np.asarray(det[4:7], float).copy()
             t.extent = np.asarray(det[4:6], float).copy()
+            t.box_extent = len(det) < 8 or int(det[7]) == 1
         if len(det) >= 8:
             t.cls = int(det[7])
 
@@ -800,6 +1063,8 @@ class MultiObjectTracker:
                 grow &= dets[:, 7].astype(int) == 1
             ext_new = np.where(grow[:, None], np.maximum(ext, lw), ext)
             ext_new = np.where(has_ext[:, None], ext_new, lw)
+            # a first extent (track born without one) is a box if this detection is one
+            first_box = ~has_ext & ((dets[:, 7].astype(int) == 1) if ncol >= 8 else True)
         for k, t in enumerate(tracks):
             if ncol >= 3:
                 t.z = float(z[k])
@@ -808,6 +1073,7 @@ class MultiObjectTracker:
             if ncol >= 7:
                 t.size = size[k]
                 t.extent = ext_new[k]
+                t.box_extent = t.box_extent or bool(grow[k]) or bool(first_box[k])
             if ncol >= 8:
                 t.cls = int(dets[k, 7])
 
