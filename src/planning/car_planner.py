@@ -99,6 +99,7 @@ class CarPlannerConfig:
     yield_lateral_margin_m: float = 0.3  # yield when its edge would come closer than this to the ego's side
     yield_lookahead_s: float = 2.0       # also yield to a moving one predicted (CV) to enter within this
     yield_moving_mps: float = 0.5        # speed above which the prediction is used (below: tracker noise)
+    yield_pass_margin_s: float = 1.0     # go first when the ego clears a person's crossing this much earlier
     yield_standoff_m: float = 2.5        # stop this far before it (front bumper to its edge)
     yield_range_m: float = 60.0          # objects farther than this are not considered yet
 
@@ -177,7 +178,7 @@ class CarPlanner:
                                          ego.curvature_1pm)
         s_goal, _d_goal = self.ref.project(self.goal_xy)
         s_stop = float(s_goal)
-        yield_s, yield_k = self.yield_stop_s(fs.s, fs.d, objects)
+        yield_s, yield_k = self.yield_stop_s(fs.s, fs.d, objects, ego.speed_mps)
         yielding = yield_s < s_stop
         if yielding:
             s_stop = yield_s
@@ -205,10 +206,17 @@ class CarPlanner:
             return PlanOutput(res.trajectory, "emergency_stop", f"no safe trajectory ({res.reason}): braking", res)
         return PlanOutput(res.trajectory, "ok", f"{res.n_feasible}/{res.n_candidates} candidates feasible", res)
 
-    def yield_stop_s(self, ego_s: float, ego_d: float, objects: ObjectStates | None) -> tuple[float, int]:
+    def yield_stop_s(self, ego_s: float, ego_d: float, objects: ObjectStates | None,
+                     ego_speed_mps: float = 0.0) -> tuple[float, int]:
         """(arc length on the reference at which the ego reference point must stop, index of the
         object) for the nearest small object in the ego's corridor ahead now or within
-        ``yield_lookahead_s``; (inf, -1) when none."""
+        ``yield_lookahead_s``; (inf, -1) when none.
+
+        Pass first: a person not yet in the path, predicted to step in at t_enter, is not yielded
+        to when the ego's rear clears their crossing point at its current speed by
+        ``yield_pass_margin_s`` before that, or when it clears it before t_enter at all and can no
+        longer stop short of the stop point (braking then would leave the car standing in the
+        person's way: a late yield is worse than none)."""
         cfg, lim = self.cfg, self.cfg.limits
         if not cfg.yield_to_small_objects or objects is None or len(objects) == 0:
             return math.inf, -1
@@ -236,6 +244,22 @@ class CarPlanner:
         if not hit.any():
             return math.inf, -1
         edge = np.where(hit, s_obj - radius, np.inf).min(axis=1)           # nearest point per object
+        v0 = max(float(ego_speed_mps), 0.0)
+        rear_s = ego_s + lim.center_offset_m - 0.5 * lim.length_m
+        # braking distance at full braking after one planning cycle (jerk-limited onset ~ a / j)
+        brake_m = v0 * v0 / (2.0 * lim.a_brake_mps2) + v0 * (0.1 + lim.a_brake_mps2 / lim.jerk_max_mps3 / 2.0)
+        for j in np.nonzero(np.isfinite(edge))[0]:
+            if hit[j, 0] or v0 < 0.5:
+                continue                       # in the path now (or the ego is crawling): yield
+            first = int(np.argmax(hit[j]))
+            t_enter_s = float(times[first])
+            far_s = float(s_obj[j, first] + radius[j, 0]) + cfg.yield_lateral_margin_m
+            t_clear_s = (far_s - rear_s) / v0
+            stop_gap_m = float(edge[j]) - cfg.yield_standoff_m - lim.center_offset_m - 0.5 * lim.length_m - ego_s
+            if t_clear_s + cfg.yield_pass_margin_s <= t_enter_s or (t_clear_s < t_enter_s and brake_m > stop_gap_m):
+                edge[j] = np.inf
+        if not np.isfinite(edge).any():
+            return math.inf, -1
         k = int(np.argmin(edge))
         stop_s = float(edge[k]) - cfg.yield_standoff_m - lim.center_offset_m - 0.5 * lim.length_m
         return stop_s, k

@@ -176,7 +176,7 @@ class FrenetConfig:
     n_speed_samples: int = 9
     speed_sample_span_mps: float = 8.0
     obstacle_margin_m: float = 0.3
-    obstacle_margin_growth_mps: float = 0.15  # prediction uncertainty grows with look-ahead time
+    obstacle_margin_growth_mps: float = 0.15  # moving objects' predicted boxes grow this much per second ahead
     static_margin_m: float = 0.1
     w_lat_jerk: float = 0.05
     w_lon_jerk: float = 0.05
@@ -526,7 +526,17 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
     order = order[: int(feasible.sum())]
     offsets = limits.disc_offsets_m()
     r = limits.disc_radius_m
-    margin_t = cfg.obstacle_margin_m + cfg.obstacle_margin_growth_mps * t
+    margin_t = np.full(n_t, cfg.obstacle_margin_m)
+    checked = obstacles
+    if obstacles is not None and len(obstacles):
+        # Prediction uncertainty grows with look-ahead time for objects that move: their boxes grow
+        # by obstacle_margin_growth_mps * t on every side. A standing one (parked car, pole: its
+        # predicted box stays put) is where it is; growing it too left a car that had stopped
+        # beside a parked car only crawling candidates past it.
+        moved_m = np.hypot(*(obstacles[:, -1, :2] - obstacles[:, 0, :2]).T)
+        moving = np.nan_to_num(moved_m, nan=np.inf) > 0.5
+        checked = obstacles.copy()
+        checked[moving, :, 3:5] += 2.0 * cfg.obstacle_margin_growth_mps * t[None, :, None]
     chosen = -1
     # cheapest candidates first: usually one of the first 64 is safe; if not, the rest are
     # checked in one vectorised batch instead of many small ones
@@ -548,7 +558,7 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
             if cfg.ignore_followers:
                 present &= ~_followers(obstacles, x[0, 0], y[0, 0], yaw[0, 0], limits,
                                        cfg.follower_lateral_band_m)[:, None]
-            boxes = np.where(present[..., None], obstacles, 1e9)
+            boxes = np.where(present[..., None], checked, 1e9)
             reach = r + margin_t[None, :] + cfg.comfortable_clearance_m
             dist = _near_box_distance(x[idx], y[idx], cx, cy, boxes, offsets, reach)  # (B, N)
             ok &= np.all(dist >= r + margin_t[None, :], axis=1)

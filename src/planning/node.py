@@ -70,6 +70,9 @@ class PlannerNode(SkyroadNode):
                   min=0.0, max=10.0, unit="s"),
         ParamSpec("yield_standoff_m", 2.5, "stopping gap between the front bumper and the object", min=0.5,
                   max=20.0, unit="m"),
+        ParamSpec("yield_pass_margin_s", 1.0, "go first when the car clears a person's crossing this much before "
+                  "they step in (and always when it can no longer stop short of them but clears first)",
+                  min=0.0, max=10.0, unit="s"),
         ParamSpec("replan_on_objects", True, "also replan at once when perception/objects arrives (cuts the "
                   "reaction time to a new object from up to one timer period to one planning cycle)"),
     )
@@ -126,6 +129,7 @@ class PlannerNode(SkyroadNode):
                                                    yield_lateral_margin_m=p.yield_lateral_margin_m,
                                                    yield_lookahead_s=p.yield_lookahead_s,
                                                    yield_standoff_m=p.yield_standoff_m,
+                                                   yield_pass_margin_s=p.yield_pass_margin_s,
                                                    limits=limits, frenet=frenet))
         if old is not None and old.ref is not None:  # keep the current route across a parameter change
             self.planner.route, self.planner.ref = old.route, old.ref

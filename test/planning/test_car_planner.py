@@ -174,3 +174,25 @@ def test_person_stepping_out_inside_the_braking_distance_gives_an_emergency_stop
     out = planner.plan(ego, close)
     assert out.status == "emergency_stop", out.message
     assert out.trajectory.a_mps2[1:6].max() < 0.0 and out.trajectory.v_mps[-1] == 0.0
+
+
+def test_passes_first_when_too_late_to_stop_and_clear_before_the_person_steps_in():
+    # 5.5 m/s; a person 3.3 m right of the lane centre walks towards it at 1.2 m/s (in the car's
+    # corridor after ~1.6 s), their crossing 2 m ahead of the front bumper: the car can no longer
+    # stop short of them (it would stand in their way) and its rear clears the crossing in ~1.3 s:
+    # it goes on
+    planner = CarPlanner(CarPlannerConfig(cruise_speed_mps=6.0))
+    planner.set_route([[0.0, 0.0], [200.0, 0.0]])
+    lim = planner.cfg.limits
+    front_m = lim.center_offset_m + lim.length_m / 2
+    ego = EgoState(0.0, 0.0, 0.0, 5.5)
+
+    def person_at(ahead_m, right_m):
+        return ObjectStates.from_arrays([front_m + ahead_m], [-right_m], [math.pi / 2], [1.2], None, [0.5], [0.5])
+    out = planner.plan(ego, person_at(2.0, 3.3))
+    assert out.status == "ok", out.message
+    assert out.trajectory.v_mps[:20].min() > 4.5                          # no braking into their path
+    # the same person 14 m ahead: the car cannot clear first, and has room to stop short: it yields
+    assert planner.plan(ego, person_at(14.0, 3.3)).status == "yield"
+    # already in the path: always yield, however close (emergency stop when it must)
+    assert planner.plan(ego, person_at(2.0, 0.0)).status in ("yield", "emergency_stop")

@@ -151,3 +151,24 @@ def test_does_not_brake_into_a_car_closing_from_behind():
     ahead = predict_boxes(ObjectStates.from_arrays([12.0], [0.0], [0.0], [0.0]), t)
     res = plan_frenet(ref, st, FrenetGoal(15.0), limits, cfg, obstacles=ahead)
     assert res.emergency and not res.evasive and res.trajectory.v_mps[-1] < 1.0
+
+
+def test_standing_object_beside_the_path_is_passed_at_its_real_distance():
+    # A parked car whose near side is 1.55 m from the path centre: the ego's discs (radius ~1.1 m)
+    # clear it by the fixed 0.3 m margin, so the car drives on at speed in one lane (lateral
+    # offsets 0 only). The same box moving along the street at 0.5 m/s has an uncertain future:
+    # its predicted box grows 0.15 m/s per side, and passing it within the horizon is refused.
+    ref = _straight()
+    limits = VehicleLimits()
+    cfg = FrenetConfig(lateral_offsets_m=(0.0,))
+    st = frenet_state_from_cartesian(ref, 0.0, 0.0, 0.0, 6.0)
+    t = np.arange(0, cfg.horizon_s + 1e-9, cfg.dt_s)
+    near_side_m = 1.55
+    parked = predict_boxes(ObjectStates.from_arrays([15.0], [-(near_side_m + 0.9)], [0.0], [0.0], None,
+                                                    [4.5], [1.8]), t)
+    res = plan_frenet(ref, st, FrenetGoal(6.0), limits, cfg, obstacles=parked)
+    assert not res.emergency and res.trajectory.v_mps.min() > 5.5
+    rolling = predict_boxes(ObjectStates.from_arrays([15.0], [-(near_side_m + 0.9)], [0.0], [0.5], None,
+                                                     [4.5], [1.8]), t)
+    res = plan_frenet(ref, st, FrenetGoal(6.0), limits, cfg, obstacles=rolling)
+    assert res.emergency or res.trajectory.x[-1] < 15.0 - 2.25       # stays behind it

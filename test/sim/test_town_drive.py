@@ -34,7 +34,8 @@ from skyroad.sim.demo import DEFAULT_LAUNCH, _build_nodes  # noqa: E402
 # south west of it. Corners are arcs (operator-side route geometry, radius 9 m).
 LAP_CORNERS = np.array([[-10.0, -2.5], [40.5, -2.5], [40.5, 40.0], [-10.0, 40.0]])
 CORNER_RADIUS_M = 9.0
-TARGET_DISTANCE_M = 500.0        # the route length: three laps less 12 m
+ROUTE_M = 500.0                  # the route length: three laps less 11 m
+TARGET_DISTANCE_M = ROUTE_M + 2.0   # the last mission ends there; the car stops within its goal tolerance
 WALL_LIMIT_S = 300.0
 CORRIDOR_HALF_WIDTH_M = 0.805 + 0.3 + 0.25   # a pedestrian's edge within 0.3 m of the car's side
 CORRIDOR_AHEAD_M = 25.0
@@ -393,11 +394,13 @@ def _evaluate(samples, objects_rx, cmd_rx, scan_rx, actor_names, loop) -> dict:
 
 def test_town_drive_laps_brakes_for_pedestrian_without_collision(tmp_path):
     r = run_town_drive(TARGET_DISTANCE_M, WALL_LIMIT_S, world=town_world_with_step_out(tmp_path))
-    r.pop("trace")
+    import pickle
+    with open(tmp_path / "town_trace.pkl", "wb") as f:   # for a post-mortem of a failed run
+        pickle.dump(r.pop("trace"), f)
     print(r)
     assert r["collisions"] == [], r
     assert r["end_reason"] == "target distance reached", r
-    assert r["distance_m"] >= TARGET_DISTANCE_M - 3.0, r   # the last mission ends in a stop at its end
+    assert r["distance_m"] >= ROUTE_M, r
     assert r["min_clearance_m"] > 0.0, r
     group = [e for e in r["events"] if e["pedestrian"].startswith("pedestrian_step_out")]
     assert group, f"the stepping-out group never came into the car's path: {r}"
