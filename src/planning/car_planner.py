@@ -244,6 +244,8 @@ class CarPlanner:
         if not hit.any():
             return math.inf, -1
         edge = np.where(hit, s_obj - radius, np.inf).min(axis=1)           # nearest point per object
+        # where the ego reference point stops: standoff from the object's edge to the front bumper
+        stop_at_s = edge - cfg.yield_standoff_m - lim.center_offset_m - 0.5 * lim.length_m
         v0 = max(float(ego_speed_mps), 0.0)
         rear_s = ego_s + lim.center_offset_m - 0.5 * lim.length_m
         # braking distance at full braking after one planning cycle (jerk-limited onset ~ a / j)
@@ -255,14 +257,13 @@ class CarPlanner:
             t_enter_s = float(times[first])
             far_s = float(s_obj[j, first] + radius[j, 0]) + cfg.yield_lateral_margin_m
             t_clear_s = (far_s - rear_s) / v0
-            stop_gap_m = float(edge[j]) - cfg.yield_standoff_m - lim.center_offset_m - 0.5 * lim.length_m - ego_s
+            stop_gap_m = float(stop_at_s[j]) - ego_s
             if t_clear_s + cfg.yield_pass_margin_s <= t_enter_s or (t_clear_s < t_enter_s and brake_m > stop_gap_m):
-                edge[j] = np.inf
-        if not np.isfinite(edge).any():
+                stop_at_s[j] = np.inf
+        if not np.isfinite(stop_at_s).any():
             return math.inf, -1
-        k = int(np.argmin(edge))
-        stop_s = float(edge[k]) - cfg.yield_standoff_m - lim.center_offset_m - 0.5 * lim.length_m
-        return stop_s, k
+        k = int(np.argmin(stop_at_s))
+        return float(stop_at_s[k]), k
 
     def hold_trajectory(self, ego: EgoState) -> Trajectory:
         """Standstill at the current pose (goal reached / no route): braking profile from now."""
