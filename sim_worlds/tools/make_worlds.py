@@ -98,11 +98,11 @@ def parked_car(name, x, y, yaw=0.0):
     # CommonRoad vehicle 2 outline (4.508 x 1.610 m), 1.4 m high
     return box(name, x, y, 0.7, 4.508, 1.61, 1.4, yaw, rgba="0.6 0.1 0.1 1")
 
-def actor_pedestrian(name, pts, speed, delay=0.0, loop=True, dwell_s=0.0):
-    """Pedestrian walking through pts (x, y) (and back when looping) at `speed` m/s, standing
-    `dwell_s` at both ends of the path (a person waiting at the kerb before crossing back);
-    body = 0.5 m wide, 1.75 m tall cylinder."""
-    path = pts + pts[-2::-1] if loop else list(pts)
+def actor_pedestrian(name, pts, speed, delay=0.0, loop=True, dwell_s=0.0, back=False):
+    """Pedestrian walking through pts (x, y) (and back when looping, or once with `back`) at
+    `speed` m/s, standing `dwell_s` at the far end (a person waiting at the kerb before crossing
+    back) and, when looping, at the start again; body = 0.5 m wide, 1.75 m tall cylinder."""
+    path = pts + pts[-2::-1] if (loop or back) else list(pts)
     t, wps = 0.0, []
     for i, (x, y) in enumerate(path):
         if i > 0:
@@ -282,5 +282,6 @@ demo += include("skyroad_car", "car1", 0, -2.5, 0, 0)
 demo += include("skyroad_quadrotor", "uav1", -12, 18, 0.17, 0)
 demo += FOOTER
 
-for n, s in (("town", town), ("airfield", air), ("demo", demo)):
-    open(Path(__file__).resolve().parents[1] / f"{n}.sdf", "w").write(s)
+if __name__ == "__main__":   # importable: tests build extra actors with the functions above
+    for n, s in (("town", town), ("airfield", air), ("demo", demo)):
+        open(Path(__file__).resolve().parents[1] / f"{n}.sdf", "w").write(s)

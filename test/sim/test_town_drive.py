@@ -87,42 +87,24 @@ def _mission_from(loop: np.ndarray, xy: np.ndarray, yaw: float, length_m: float)
 # (y = -5.5, -2.5, +0.5: less than a car's width + margins between them), stands there 12 s and walks
 # back: the lane and both sides of it are blocked, so car1 cannot swerve and must stop in time.
 STEP_OUT_Y_M = (-5.5, -2.5, 0.5)
-STEP_OUT_ACTOR = """
-    <actor name="pedestrian_step_out_{k}">
-      <link name="body">
-        <collision name="body_collision">
-          <pose>0 0 0.875 0 0 0</pose>
-          <geometry><cylinder><radius>0.25</radius><length>1.75</length></cylinder></geometry>
-        </collision>
-      </link>
-      <script>
-        <loop>false</loop>
-        <delay_start>0.0</delay_start>
-        <auto_start>true</auto_start>
-        <trajectory id="0" type="walking">
-          <waypoint><time>0.0</time><pose>30.0 -7.5 0 0 0 1.5708</pose></waypoint>
-          <waypoint><time>{t_out}</time><pose>30.0 -7.5 0 0 0 1.5708</pose></waypoint>
-          <waypoint><time>{t_in}</time><pose>30.0 {y} 0 0 0 1.5708</pose></waypoint>
-          <waypoint><time>{t_back}</time><pose>30.0 {y} 0 0 0 -1.5708</pose></waypoint>
-          <waypoint><time>{t_gone}</time><pose>30.0 -7.5 0 0 0 -1.5708</pose></waypoint>
-        </trajectory>
-      </script>
-    </actor>
-"""
 
 
 def town_world_with_step_out(out_dir, t_out_s: float = 5.0, walk_speed_mps: float = 1.4, stand_s: float = 12.0):
-    """sim_worlds/town.sdf plus STEP_OUT_ACTOR, written next to the original (model:// lookups unchanged)."""
+    """sim_worlds/town.sdf plus the stepping-out group (actors from the world generator's
+    actor_pedestrian), written next to the original (model:// lookups unchanged)."""
+    import importlib.util
     from skyroad.sim.demo import REPO
+    spec = importlib.util.spec_from_file_location("make_worlds", REPO / "sim_worlds" / "tools" / "make_worlds.py")
+    make_worlds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_worlds)
     src = (REPO / "sim_worlds" / "town.sdf").read_text()
-    actor = ""
-    for k, y in enumerate(STEP_OUT_Y_M):
-        walk = (y + 7.5) / walk_speed_mps
-        actor += STEP_OUT_ACTOR.format(k=k, y=y, t_out=t_out_s, t_in=t_out_s + walk, t_back=t_out_s + walk + stand_s,
-                                       t_gone=t_out_s + 2 * walk + stand_s)
+    actors = "".join(make_worlds.actor_pedestrian(f"pedestrian_step_out_{k}", [(30.0, -7.5), (30.0, y)],
+                                                  walk_speed_mps, delay=t_out_s, loop=False, back=True,
+                                                  dwell_s=stand_s)
+                     for k, y in enumerate(STEP_OUT_Y_M))
     i = src.rindex("</world>")
     path = out_dir / "town_step_out.sdf"
-    path.write_text(src[:i] + actor.strip() + "\n    " + src[i:])
+    path.write_text(src[:i] + actors.strip() + "\n    " + src[i:])
     return path
 
 
