@@ -6,10 +6,13 @@
   publishes `/diagnostics` and owns input watchdogs.
 - QoS profiles: SENSOR_QOS (best effort, shallow), RELIABLE_QOS, LATCHED_QOS (transient local).
 - `run_node`: `main()` body with EventsExecutor and clean Ctrl-C / SIGTERM shutdown.
+- `spin_until_quiet`: the lock-step half of an in-process simulation run: after the simulator
+  advances, run callbacks until every node has handled what that step produced.
 """
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import os
 import signal
@@ -135,6 +138,10 @@ class SkyroadNode(Node):
     """Base class of every skyroad node. Subclasses set `PARAMS` (tuple of ParamSpec)."""
 
     PARAMS: Sequence[ParamSpec] = ()
+    # Subscription and timer callbacks of every SkyroadNode in this process run so far (the
+    # /clock subscription of the time source included): spin_until_quiet tells from it whether a
+    # spin ran anything, which the executor does not say.
+    callbacks_run: int = 0
 
     def __init__(self, node_name: str, context=None, diagnostics_period_s: float = 1.0, **node_kwargs):
         super().__init__(node_name, context=context, **node_kwargs)
@@ -145,6 +152,14 @@ class SkyroadNode(Node):
         self.add_post_set_parameters_callback(self._after_runtime_set)
         self.diag = DiagnosticsReporter(self, diagnostics_period_s)
         self._watchdogs: Dict[str, InputWatchdog] = {}
+
+    # ---- counted callbacks ------------------------------------------------------------
+    # Called from Node.__init__ too (the time source subscribes to /clock there): class state only.
+    def create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs):
+        return super().create_subscription(msg_type, topic, _counted(callback), qos_profile, **kwargs)
+
+    def create_timer(self, timer_period_sec, callback, *args, **kwargs):
+        return super().create_timer(timer_period_sec, _counted(callback), *args, **kwargs)
 
     # ---- parameters -------------------------------------------------------------------
     def _declare_specs(self) -> dict:
@@ -242,6 +257,63 @@ class SkyroadNode(Node):
                              status.reason, silence_s=status.silence_s, stamp_age_s=status.stamp_age_s,
                              messages=status.messages, rejected=status.rejected)
         return all_fresh
+
+
+def _counted(callback):
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        SkyroadNode.callbacks_run += 1
+        return callback(*args, **kwargs)
+    return run
+
+
+def spin_until_quiet(executor, nodes: Sequence[Node] = (), quiet_s: float = 0.0004, quiet_spins: int = 2,
+                     max_callbacks: int = 100000, max_wait_s: float = 10.0) -> int:
+    """Run callbacks until nothing is left to run; returns how many SkyroadNode callbacks ran.
+
+    Quiet = `quiet_spins` spin_once calls in a row that ran no SkyroadNode callback and waited
+    their whole `quiet_s` (nothing else ready either). Judging by the callback count, not by how
+    long a spin took: a planner cycle of 40 ms is work, not quiet, and a loaded host stretches
+    every callback (the old timing-only test ended the step early there, and the next chunk's
+    stale odometry stopped the car). Every node in the executor should be a SkyroadNode: a plain
+    Node's callbacks are not counted, and two slow ones in a row look like quiet (measured: the
+    car's speed command then reached the simulator one chunk late). Nor is it quiet while a timer
+    of `nodes` is due: the
+    EventsExecutor fires sim-time timers from its own timer thread, which a loaded host can hold
+    back past any quiet window (measured: a planner cycle slipped into the next chunk and the run
+    diverged). `max_callbacks` bounds a publish/subscribe loop between nodes and `max_wait_s` a
+    due timer the executor never runs (RuntimeError for both).
+    """
+    quiet = 0
+    ran_total = 0
+    t_start = time.perf_counter()
+    timers = [t for n in nodes for t in n.timers]
+    while quiet < quiet_spins or any(_due(t) for t in timers):
+        before = SkyroadNode.callbacks_run
+        t0 = time.perf_counter()
+        executor.spin_once(timeout_sec=quiet_s)
+        ran = SkyroadNode.callbacks_run - before
+        ran_total += ran
+        if ran or time.perf_counter() - t0 < quiet_s:
+            quiet = 0
+        else:
+            quiet += 1
+        if ran_total > max_callbacks:
+            raise RuntimeError(f"spin_until_quiet: {ran_total} callbacks and still not quiet "
+                               "(nodes publishing to each other in a loop?)")
+        if time.perf_counter() - t_start > max_wait_s:
+            due = [t for t in timers if _due(t)]
+            raise RuntimeError(f"spin_until_quiet: {len(due)} timer(s) due and not run for {max_wait_s} s "
+                               "(is every node in `nodes` added to the executor?)")
+    return ran_total
+
+
+def _due(timer) -> bool:
+    """A started timer whose next call time has come (on its own clock: sim time under use_sim_time)."""
+    if timer.is_canceled():
+        return False
+    until_ns = timer.time_until_next_call()
+    return until_ns is not None and until_ns <= 0
 
 
 def make_executor(context=None):

@@ -3,7 +3,11 @@
 Werling et al., "Optimal trajectory generation for dynamic street scenarios in a Frenet
 frame" (ICRA 2010): lateral motion d(t) = quintic and longitudinal motion s(t) = quartic
 (velocity keeping) or quintic (stopping at a point) polynomials, which minimise the
-integrated squared jerk between the current and a sampled end state. All candidates share
+integrated squared jerk between the current and a sampled end state. Below
+``FrenetConfig.low_speed_mps`` the lateral motion is a quintic in arc length, d(s), as the
+paper prescribes for low speeds: d(t) there ties the heading change to time, not distance, so
+a car standing at an angle to its lane (stopped mid-turn for a pedestrian) had only crawling
+candidates within the steering limit and crept on at 0.2-0.6 m/s. All candidates share
 one time grid (shorter manoeuvres continue at constant lateral offset / speed), so
 conversion to Cartesian coordinates, limit checks, costs and collision checks run as numpy
 array operations over every candidate at once.
@@ -186,6 +190,11 @@ class FrenetConfig:
     w_time: float = 1.0
     w_clearance: float = 2.0
     comfortable_clearance_m: float = 1.0
+    # Low-speed mode (below low_speed_mps): lateral profiles d(s) over these distances of travel
+    # (the tightest, 6 m, turns a 25-degree heading error and 1 m of offset within the BMW 320i's
+    # 0.61 rad steering limit); their nominal duration for the time cost is distance / low_speed_mps.
+    low_speed_mps: float = 2.0
+    low_speed_lateral_distances_m: tuple = (6.0, 10.0, 15.0)
     # Objects directly behind the ego in its lane (rear-end: the follower must keep its
     # distance, as traffic law has it) are not collision constraints; otherwise a tailgater
     # predicted at constant speed would forbid every braking manoeuvre.
@@ -217,6 +226,10 @@ class FrenetState:
     d: float
     d_d: float
     d_dd: float
+    # d' = dd/ds and d'' (arc-length derivatives): the heading and curvature relative to the
+    # reference, which d_d, d_dd lose at standstill; NaN = derive d' from d_d / s_d
+    d_prime: float = math.nan
+    d_pprime: float = math.nan
 
 
 @dataclass
@@ -310,7 +323,13 @@ def frenet_state_from_cartesian(ref: ReferencePath, x, y, yaw, v, a=0.0, kappa=0
     dth_dt = v * kappa - k_r * s_d
     s_dd = (a * math.cos(dth) - v * math.sin(dth) * dth_dt) / one_m_kd
     d_dd = a * math.sin(dth) + v * math.cos(dth) * dth_dt
-    return FrenetState(s, s_d, s_dd, d, d_d, d_dd)
+    # arc-length form (reference curvature's own derivative neglected); beyond 80 degrees off
+    # the reference the d(s) description breaks down, so the angle is clamped there
+    dth_c = max(-1.4, min(1.4, dth))
+    tan_th, cos_th = math.tan(dth_c), math.cos(dth_c)
+    d_prime = one_m_kd * tan_th
+    d_pprime = -k_r * d_prime * tan_th + one_m_kd / cos_th ** 2 * (kappa * one_m_kd / cos_th - k_r)
+    return FrenetState(s, s_d, s_dd, d, d_d, d_dd, d_prime, d_pprime)
 
 
 def _to_cartesian(ref: ReferencePath, s, s_d, s_dd, d, d_d, dt_s):
@@ -325,6 +344,36 @@ def _to_cartesian(ref: ReferencePath, s, s_d, s_dd, d, d_d, dt_s):
     # Path curvature from the heading rate: kappa = dyaw/dt / v (undefined at standstill).
     dyaw = np.gradient(np.unwrap(yaw, axis=1), dt_s, axis=1)
     kappa = np.where(np.abs(v) > 0.5, dyaw / np.where(np.abs(v) > 0.5, v, 1.0), 0.0)
+    a = np.gradient(v, dt_s, axis=1)
+    return x, y, yaw, v, a, kappa
+
+
+def _eval_poly_at(coeffs, length, x):
+    """Value and first three derivatives of polynomials (M, 6) at points x (M, N), each held at
+    its end value (zero derivatives) beyond its own length (M,) and at its start before 0."""
+    c = coeffs[:, None, :]
+    xx = np.clip(x, 0.0, length[:, None])
+    p = c[..., 0] + xx * (c[..., 1] + xx * (c[..., 2] + xx * (c[..., 3] + xx * (c[..., 4] + xx * c[..., 5]))))
+    p1 = c[..., 1] + xx * (2 * c[..., 2] + xx * (3 * c[..., 3] + xx * (4 * c[..., 4] + xx * 5 * c[..., 5])))
+    p2 = 2 * c[..., 2] + xx * (6 * c[..., 3] + xx * (12 * c[..., 4] + xx * 20 * c[..., 5]))
+    p3 = 6 * c[..., 3] + xx * (24 * c[..., 4] + xx * 60 * c[..., 5])
+    after = x >= length[:, None]
+    return p, np.where(after, 0.0, p1), np.where(after, 0.0, p2), np.where(after, 0.0, p3)
+
+
+def _to_cartesian_arc(ref: ReferencePath, s, s_d, d, d_p, d_pp, dt_s):
+    """Cartesian states of candidates whose lateral motion is d(s): heading and curvature come
+    from the path's geometry (d', d''), so they stay defined where the car stands still."""
+    xr, yr, thr, kr = ref.eval(s)
+    x = xr - d * np.sin(thr)
+    y = yr + d * np.cos(thr)
+    one_m_kd = np.maximum(1.0 - kr * d, 0.1)
+    tan_th = d_p / one_m_kd
+    dth = np.arctan(tan_th)
+    cos_th = np.cos(dth)
+    yaw = thr + dth
+    kappa = ((d_pp + kr * d_p * tan_th) * cos_th ** 2 / one_m_kd + kr) * cos_th / one_m_kd
+    v = s_d * one_m_kd / cos_th
     a = np.gradient(v, dt_s, axis=1)
     return x, y, yaw, v, a, kappa
 
@@ -451,6 +500,10 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
     lon_T, lon_v = np.meshgrid(Ts, v_targets, indexing="ij")
     lon_T, lon_v = lon_T.ravel(), lon_v.ravel()
     a0 = state.s_dd
+    if v0 < 0.2:
+        # (nearly) standing: a measured deceleration is the brake that has just stopped the car;
+        # planned from, it sends every profile backwards (reverse), and nothing is feasible
+        a0 = max(a0, 0.0)
     if goal.brake_now and goal.s_stop_m is not None:
         # lift off and brake at once: every profile starts at the constant deceleration that ends
         # at the stop point (a step of the acceleration request, as a driver's foot makes it)
@@ -465,42 +518,60 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
         lon_v = np.concatenate([lon_v, np.zeros_like(stop_T)])
     # ---- lateral candidates
     d_targets = np.unique(np.concatenate([np.asarray(cfg.lateral_offsets_m, dtype=float), [goal.lateral_offset_m]]))
-    lat_T, lat_d = np.meshgrid(Ts, d_targets, indexing="ij")
-    lat_T, lat_d = lat_T.ravel(), lat_d.ravel()
-    lat_c = quintic_coeffs(state.d, state.d_d, state.d_dd, lat_d, 0.0, 0.0, lat_T)
+    low_speed = v0 < cfg.low_speed_mps
+    if low_speed:   # d(s): lat_T holds each profile's length of travel [m]
+        lat_T, lat_d = np.meshgrid(np.asarray(cfg.low_speed_lateral_distances_m, dtype=float), d_targets,
+                                   indexing="ij")
+        d_p0 = state.d_prime if math.isfinite(state.d_prime) else state.d_d / max(state.s_d, 0.1)
+        d_pp0 = state.d_pprime if math.isfinite(state.d_pprime) else 0.0
+        lat_T, lat_d = lat_T.ravel(), lat_d.ravel()
+        lat_c = quintic_coeffs(state.d, d_p0, d_pp0, lat_d, 0.0, 0.0, lat_T)
+    else:
+        lat_T, lat_d = np.meshgrid(Ts, d_targets, indexing="ij")
+        lat_T, lat_d = lat_T.ravel(), lat_d.ravel()
+        lat_c = quintic_coeffs(state.d, state.d_d, state.d_dd, lat_d, 0.0, 0.0, lat_T)
 
     s, s_d, s_dd, s_ddd = eval_poly(lon_c, lon_T, t)
-    d, d_d, d_dd, d_ddd = eval_poly(lat_c, lat_T, t)
     n_lon, n_lat = len(lon_T), len(lat_T)
     # combine every lateral with every longitudinal profile: (n_lon * n_lat, N)
     S = np.repeat(s, n_lat, axis=0)
     SD = np.repeat(s_d, n_lat, axis=0)
     SDD = np.repeat(s_dd, n_lat, axis=0)
     SJ = np.repeat(s_ddd, n_lat, axis=0)
-    D = np.tile(d, (n_lon, 1))
-    DD = np.tile(d_d, (n_lon, 1))
-    DJ = np.tile(d_ddd, (n_lon, 1))
     m = S.shape[0]
     stop_mask = goal.s_stop_m is not None
-    x, y, yaw, v, a, kappa = _to_cartesian(ref, S, SD, SDD, D, DD, cfg.dt_s)
+    if low_speed:
+        D, d_p, d_pp, d_ppp = _eval_poly_at(np.tile(lat_c, (n_lon, 1)), np.tile(lat_T, n_lon), S - state.s)
+        # time derivatives of d(s(t)) by the chain rule: the lateral jerk the cost weighs
+        DJ = d_ppp * SD ** 3 + 3.0 * d_pp * SD * SDD + d_p * SJ
+        x, y, yaw, v, a, kappa = _to_cartesian_arc(ref, S, SD, D, d_p, d_pp, cfg.dt_s)
+    else:
+        d, d_d, d_dd, d_ddd = eval_poly(lat_c, lat_T, t)
+        D = np.tile(d, (n_lon, 1))
+        DD = np.tile(d_d, (n_lon, 1))
+        DJ = np.tile(d_ddd, (n_lon, 1))
+        x, y, yaw, v, a, kappa = _to_cartesian(ref, S, SD, SDD, D, DD, cfg.dt_s)
 
     # ---- kinematic limits
     a_lon = SDD
     a_max = limits.a_max_mps2
-    feasible = np.all(SD >= -0.05, axis=1) & np.all(SD <= limits.v_max_mps + 0.5, axis=1)
-    feasible &= np.all(a_lon <= a_max + 1e-6, axis=1) & np.all(a_lon >= -limits.a_brake_mps2 - 1e-6, axis=1)
-    feasible &= np.all(np.abs(SJ) <= limits.jerk_max_mps3, axis=1)
-    feasible &= np.all(np.abs(kappa) <= limits.kappa_max_1pm, axis=1)
     lat_acc = v * v * kappa
-    feasible &= np.all(np.abs(lat_acc) <= limits.lat_acc_max_mps2, axis=1)
-    feasible &= np.all(a_lon ** 2 + lat_acc ** 2 <= limits.friction_acc_max_mps2 ** 2, axis=1)
+    limit_ok = {   # each limit's verdict per candidate, kept for the diagnostics (stats)
+        "speed": np.all(SD >= -0.05, axis=1) & np.all(SD <= limits.v_max_mps + 0.5, axis=1),
+        "accel": np.all(a_lon <= a_max + 1e-6, axis=1) & np.all(a_lon >= -limits.a_brake_mps2 - 1e-6, axis=1),
+        "jerk": np.all(np.abs(SJ) <= limits.jerk_max_mps3, axis=1),
+        "curvature": np.all(np.abs(kappa) <= limits.kappa_max_1pm, axis=1),
+        "lat_acc": np.all(np.abs(lat_acc) <= limits.lat_acc_max_mps2, axis=1),
+        "friction": np.all(a_lon ** 2 + lat_acc ** 2 <= limits.friction_acc_max_mps2 ** 2, axis=1),
+    }
     if stop_mask:  # do not roll past the stop point
-        feasible &= np.all(S <= goal.s_stop_m + 0.5, axis=1)
+        limit_ok["stop_point"] = np.all(S <= goal.s_stop_m + 0.5, axis=1)
+    feasible = np.logical_and.reduce(list(limit_ok.values()))
 
     # ---- costs
     dt = cfg.dt_s
     lon_T_all = np.repeat(lon_T, n_lat)
-    lat_T_all = np.tile(lat_T, n_lon)
+    lat_T_all = np.tile(lat_T / cfg.low_speed_mps if low_speed else lat_T, n_lon)
     cost = cfg.w_lat_jerk * np.sum(DJ ** 2, axis=1) * dt + cfg.w_lon_jerk * np.sum(SJ ** 2, axis=1) * dt
     cost += cfg.w_lat_offset * np.mean((D - goal.lateral_offset_m) ** 2, axis=1)
     if stop_mask and goal.brake_now:
@@ -521,7 +592,8 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
         s_at = S[:, k] + SD[:, -1] * max(t_goal - t[k], 0.0)
         cost += cfg.w_rendezvous * ((s_at - s_goal) / max(t_goal, 1.0)) ** 2
 
-    stats = {"n_candidates": int(m), "n_feasible": int(feasible.sum())}
+    stats = {"n_candidates": int(m), "n_feasible": int(feasible.sum()), "low_speed_mode": bool(low_speed),
+             "violations": {k: int((~ok).sum()) for k, ok in limit_ok.items()}}
     order = np.argsort(np.where(feasible, cost, np.inf))
     order = order[: int(feasible.sum())]
     offsets = limits.disc_offsets_m()

@@ -183,7 +183,7 @@ def run_demo(out_dir: Path, sc=None, launch_file: str = str(DEFAULT_LAUNCH), plo
     import rclpy
     from rclpy.parameter import Parameter
 
-    from ..common.ros import LATCHED_QOS, make_executor, s_to_stamp
+    from ..common.ros import LATCHED_QOS, SkyroadNode, make_executor, s_to_stamp, spin_until_quiet
     from .autopilot import CarAutopilot, UavAutopilot
     from .node import SimNode
 
@@ -210,7 +210,7 @@ def run_demo(out_dir: Path, sc=None, launch_file: str = str(DEFAULT_LAUNCH), plo
             autopilots.append(UavAutopilot(context=context, namespace=sc.uav_model, parameter_overrides=sim_time,
                                            cli_args=gt_remap))
         created += autopilots
-        operator = rclpy.create_node("demo_operator", context=context)
+        operator = SkyroadNode("demo_operator", context=context)
         created.append(operator)
         from geometry_msgs.msg import PoseStamped
         from nav_msgs.msg import OccupancyGrid, Path as PathMsg
@@ -242,11 +242,7 @@ def run_demo(out_dir: Path, sc=None, launch_file: str = str(DEFAULT_LAUNCH), plo
         reason = "timeout (sim time)"
         while True:
             sim_node.advance_to(sim.time_s + chunk_s)
-            idle = 0
-            while idle < 2:
-                t0 = time.perf_counter()
-                executor.spin_once(timeout_sec=0.0004)
-                idle = idle + 1 if time.perf_counter() - t0 >= 0.0004 else 0
+            spin_until_quiet(executor, created)
             ev.sample()
             if sim.time_s >= next_publish_s:
                 next_publish_s = sim.time_s + 1.0

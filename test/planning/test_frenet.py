@@ -172,3 +172,68 @@ def test_standing_object_beside_the_path_is_passed_at_its_real_distance():
                                                      [4.5], [1.8]), t)
     res = plan_frenet(ref, st, FrenetGoal(6.0), limits, cfg, obstacles=rolling)
     assert res.emergency or res.trajectory.x[-1] < 15.0 - 2.25       # stays behind it
+
+
+def _arc_ref(radius=9.0):
+    """Straight 40 m east, a left quarter turn of `radius`, then straight north: a street corner."""
+    th = np.linspace(-math.pi / 2, 0.0, 30)
+    arc = np.stack([40.0 + radius * np.cos(th), radius + radius * np.sin(th)], 1)
+    east = np.stack([np.linspace(0.0, 39.0, 40), np.zeros(40)], 1)
+    north = np.stack([np.full(40, 40.0 + radius), np.linspace(radius + 1.0, radius + 60.0, 40)], 1)
+    return ReferencePath(np.vstack([east, arc, north]))
+
+
+@pytest.mark.parametrize("heading_error_deg, offset_m", [(-25.0, -1.0), (20.0, 0.8), (0.0, 0.0)])
+def test_standing_car_at_an_angle_to_its_lane_drives_off(heading_error_deg, offset_m):
+    """Stopped mid-manoeuvre (a pedestrian made it brake in a corner): the plan from standstill must
+    accelerate and steer back within the steering limit, not crawl, and start from the car's real
+    heading (d(t) profiles lose it at standstill: d_d = v sin(heading error) = 0). Closed loop over 8 s of 10 Hz replanning, the car following each plan exactly for 0.1 s."""
+    ref = _straight()
+    limits = VehicleLimits()
+    yaw0 = math.radians(heading_error_deg)
+    st = frenet_state_from_cartesian(ref, 20.0, offset_m, yaw0, 0.0)
+    res = plan_frenet(ref, st, FrenetGoal(8.0), limits, FrenetConfig())
+    assert not res.emergency and res.stats["low_speed_mode"]
+    assert res.trajectory.v_mps[20] > 3.0, res.trajectory.v_mps[::5]      # 2 s after the start
+    assert abs(res.trajectory.yaw[0] - yaw0) < 1e-6                        # planned from the real heading
+    d_seen = []
+    for _cycle in range(80):
+        tr = res.trajectory
+        assert not res.emergency
+        assert np.all(np.abs(tr.kappa_1pm) <= limits.kappa_max_1pm + 1e-9)
+        k = 1
+        st = frenet_state_from_cartesian(ref, tr.x[k], tr.y[k], tr.yaw[k], tr.v_mps[k], tr.a_mps2[k], tr.kappa_1pm[k])
+        d_seen.append(st.d)
+        res = plan_frenet(ref, st, FrenetGoal(8.0), limits, FrenetConfig())
+    tr = res.trajectory
+    assert tr.v_mps[0] > 6.0 and abs(tr.d[0]) < 0.3 and abs(tr.yaw[0]) < math.radians(2.0), (tr.v_mps[0], tr.d[0])
+    assert max(abs(d) for d in d_seen) < abs(offset_m) + 1.1   # no swerve far out of the lane on the way
+
+
+def test_low_speed_geometry_matches_the_path_on_a_curved_reference():
+    """d(s) candidates on a curved reference: the reported heading and curvature are those of the
+    x, y points themselves (finite differences along the path), so the limits check the real path."""
+    ref = _arc_ref()
+    st = frenet_state_from_cartesian(ref, 30.0, -0.5, math.radians(-8.0), 0.5, 0.5, 0.0)
+    res = plan_frenet(ref, st, FrenetGoal(5.0), VehicleLimits(), FrenetConfig())
+    tr = res.trajectory
+    assert res.stats["low_speed_mode"] and not res.emergency
+    step = np.hypot(np.diff(tr.x), np.diff(tr.y))
+    moving = step > 0.05
+    heading_fd = np.arctan2(np.diff(tr.y), np.diff(tr.x))
+    mid_yaw = np.angle(np.exp(1j * tr.yaw[:-1]) + np.exp(1j * tr.yaw[1:]))
+    assert np.max(np.abs(np.angle(np.exp(1j * (heading_fd - mid_yaw)))[moving])) < 0.03
+    dyaw = np.angle(np.exp(1j * np.diff(tr.yaw)))
+    kappa_fd = dyaw[moving] / step[moving]
+    kappa_mid = 0.5 * (tr.kappa_1pm[:-1] + tr.kappa_1pm[1:])[moving]
+    assert np.max(np.abs(kappa_fd - kappa_mid)) < 0.02
+
+
+def test_standing_car_with_brake_still_applied_holds_at_a_stop_point_behind_it():
+    """At rest with the deceleration of the stop still measured, a stop point just behind the car
+    (it stopped 0.2 m past its yield point): a normal standstill plan, not 'no feasible candidate'."""
+    ref = _straight()
+    st = frenet_state_from_cartesian(ref, 50.0, 0.0, 0.0, 0.03, -0.4, 0.0)
+    res = plan_frenet(ref, st, FrenetGoal(8.0, s_stop_m=st.s - 0.2, brake_now=True), VehicleLimits(), FrenetConfig())
+    assert not res.emergency, res.reason
+    assert np.all(res.trajectory.v_mps >= -0.05) and res.trajectory.v_mps[-1] < 0.05

@@ -36,7 +36,7 @@ from nav_msgs.msg import Path as PathMsg  # noqa: E402
 
 from skyroad.airspace_geofence.geodesy import LocalFrame  # noqa: E402
 from skyroad.airspace_geofence.index import VerticalDatum, load_zone_files  # noqa: E402
-from skyroad.common.ros import LATCHED_QOS, RELIABLE_QOS, make_executor  # noqa: E402
+from skyroad.common.ros import LATCHED_QOS, RELIABLE_QOS, SkyroadNode, make_executor, spin_until_quiet  # noqa: E402
 from skyroad.launcher.composed import prepare  # noqa: E402
 from skyroad.launcher.description import load_launch_file  # noqa: E402
 
@@ -81,7 +81,7 @@ class Harness:
         self.sim_node = next(n for n in self.nodes if n.get_fully_qualified_name() == "/sim_node")
         self.sim = self.sim_node.sim
         self.mission_node = next((n for n in self.nodes if n.get_name() == "uav_mission_node"), None)
-        self.operator = rclpy.create_node("geofence_test_operator", context=context)
+        self.operator = SkyroadNode("geofence_test_operator", context=context)   # counted callbacks
         self.nodes.append(self.operator)
         self.diag_messages: list = []     # (sim time, message, values) of /uav1/geofence_node: geofence
         self.route_msgs: list = []
@@ -103,11 +103,7 @@ class Harness:
 
     def step(self) -> None:
         self.sim_node.advance_to(self.sim.time_s + CHUNK_S)
-        idle = 0
-        while idle < 2:                           # let every node handle this chunk's messages
-            t0 = time.perf_counter()
-            self.executor.spin_once(timeout_sec=0.0004)
-            idle = idle + 1 if time.perf_counter() - t0 >= 0.0004 else 0
+        spin_until_quiet(self.executor, self.nodes)   # every node handles this chunk's messages
         pos, _ = self.sim.body_pose(UAV)
         handle = next(c for c in self.sim.copters if c.name == UAV)
         self.t.append(self.sim.time_s)

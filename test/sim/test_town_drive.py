@@ -119,7 +119,8 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
     from nav_msgs.msg import OccupancyGrid, Path as PathMsg
     from sensor_msgs.msg import LaserScan, PointCloud2
 
-    from skyroad.common.ros import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, make_executor, s_to_stamp, stamp_to_s
+    from skyroad.common.ros import (LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, SkyroadNode, make_executor, s_to_stamp,
+                                    spin_until_quiet, stamp_to_s)
     from skyroad.perception.ros_convert import cloud_fields
     from skyroad.sim.node import SimNode
     from skyroad.sim.worldmap import occupancy_from_world
@@ -138,7 +139,8 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
         created += [n for _, n in built]
         sim_node = next(n for n in created if isinstance(n, SimNode))
         sim = sim_node.sim
-        op = rclpy.create_node("town_operator", context=context)
+        # a SkyroadNode: its callbacks count for spin_until_quiet (an uncounted slow one looks quiet)
+        op = SkyroadNode("town_operator", context=context)
         created.append(op)
         occ = occupancy_from_world(sim.world, 0.25, (-30.0, 90.0, -45.0, 55.0))
         grid = OccupancyGrid()
@@ -227,11 +229,7 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
         debug = bool(os.environ.get("SKYROAD_TOWN_DEBUG"))
         while True:
             sim_node.advance_to(sim.time_s + sim_node.p.chunk_s)
-            idle = 0
-            while idle < 2:
-                t0 = time.perf_counter()
-                executor.spin_once(timeout_sec=0.0004)
-                idle = idle + 1 if time.perf_counter() - t0 >= 0.0004 else 0
+            spin_until_quiet(executor, created)
             p, rot = sim.body_pose("car1")
             dist_m += float(np.linalg.norm(p[:2] - prev_xy))
             prev_xy = p[:2].copy()
