@@ -102,6 +102,10 @@ class CarPlannerConfig:
     yield_pass_margin_s: float = 1.0     # go first when the ego clears a person's crossing this much earlier
     yield_standoff_m: float = 2.5        # stop this far before it (front bumper to its edge)
     yield_range_m: float = 60.0          # objects farther than this are not considered yet
+    # footprint radius taken for every small object: a lidar cluster shows only the side of a person
+    # facing the sensor (0.45-0.5 m of a ~0.5 m wide body), and a walking adult's envelope with arm
+    # swing is ~0.6 m wide
+    yield_person_radius_m: float = 0.3
 
 
 @dataclass
@@ -178,7 +182,12 @@ class CarPlanner:
                                          ego.curvature_1pm)
         s_goal, _d_goal = self.ref.project(self.goal_xy)
         s_stop = float(s_goal)
-        yield_s, yield_k = self.yield_stop_s(fs.s, fs.d, objects, ego.speed_mps)
+        # the front bumper's offset too: a car standing at an angle to its lane (stopped mid-turn)
+        # sweeps the corridor around its front next, not the one around its rear axle
+        front_m = self.cfg.limits.center_offset_m + 0.5 * self.cfg.limits.length_m
+        _s_front, d_front = self.ref.project(np.array([ego.x + front_m * math.cos(ego.yaw),
+                                                       ego.y + front_m * math.sin(ego.yaw)]))
+        yield_s, yield_k = self.yield_stop_s(fs.s, fs.d, objects, ego.speed_mps, float(d_front))
         yielding = yield_s < s_stop
         if yielding:
             s_stop = yield_s
@@ -207,7 +216,7 @@ class CarPlanner:
         return PlanOutput(res.trajectory, "ok", f"{res.n_feasible}/{res.n_candidates} candidates feasible", res)
 
     def yield_stop_s(self, ego_s: float, ego_d: float, objects: ObjectStates | None,
-                     ego_speed_mps: float = 0.0) -> tuple[float, int]:
+                     ego_speed_mps: float = 0.0, ego_front_d: float | None = None) -> tuple[float, int]:
         """(arc length on the reference at which the ego reference point must stop, index of the
         object) for the nearest small object in the ego's corridor ahead now or within
         ``yield_lookahead_s``; (inf, -1) when none.
@@ -232,12 +241,15 @@ class CarPlanner:
         moving = objects.speed_mps >= cfg.yield_moving_mps
         boxes[~moving, :, :2] = boxes[~moving, :1, :2]
         s_obj, d_obj = self.ref.project(boxes[..., :2])                  # (K, N)
-        # a person's radius, not the cluster's: a partial view of something bigger is often
-        # small, and its centre then lies inside that bigger thing
-        radius = np.minimum(0.5 * size, 0.3)[:, None]
+        # a person's radius, not the cluster's: the cluster is a partial view (of a person, or of
+        # something bigger whose centre then lies inside that bigger thing)
+        radius = np.full((len(objects), 1), cfg.yield_person_radius_m)
         half_lane = 0.5 * lim.width_m + cfg.yield_lateral_margin_m + radius
         # the corridor the ego drives: around the reference line and around its current offset
+        # (rear axle and front bumper)
         in_corridor = (np.abs(d_obj) <= half_lane) | (np.abs(d_obj - ego_d) <= half_lane)
+        if ego_front_d is not None:
+            in_corridor |= np.abs(d_obj - ego_front_d) <= half_lane
         front_s = ego_s + lim.center_offset_m + 0.5 * lim.length_m
         ahead = s_obj - radius > front_s - 0.3
         hit = in_corridor & ahead & near[:, None]

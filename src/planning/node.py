@@ -73,6 +73,9 @@ class PlannerNode(SkyroadNode):
         ParamSpec("yield_pass_margin_s", 1.0, "go first when the car clears a person's crossing this much before "
                   "they step in (and always when it can no longer stop short of them but clears first)",
                   min=0.0, max=10.0, unit="s"),
+        ParamSpec("yield_person_radius_m", 0.3, "footprint radius taken for a small object (a lidar cluster shows "
+                  "only the near side of a person; a walking adult with arm swing is ~0.6 m wide)",
+                  min=0.05, max=1.0, unit="m"),
         ParamSpec("replan_on_objects", True, "also replan at once when perception/objects arrives (cuts the "
                   "reaction time to a new object from up to one timer period to one planning cycle)"),
     )
@@ -130,6 +133,7 @@ class PlannerNode(SkyroadNode):
                                                    yield_lookahead_s=p.yield_lookahead_s,
                                                    yield_standoff_m=p.yield_standoff_m,
                                                    yield_pass_margin_s=p.yield_pass_margin_s,
+                                                   yield_person_radius_m=p.yield_person_radius_m,
                                                    limits=limits, frenet=frenet))
         if old is not None and old.ref is not None:  # keep the current route across a parameter change
             self.planner.route, self.planner.ref = old.route, old.ref
