@@ -394,3 +394,28 @@ def test_rest_pin_and_started_kinematics_are_consistent_states(cls):
     f.set_kinematics(np.array([1.0, 2.0]), np.array([0.0, -1.4]), P4)
     f.predict(0.5)
     assert np.allclose(f.position, [1.0, 1.3], atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["cv", "ctrv"])
+def test_person_whose_cluster_merged_once_with_a_kerb_is_reported_where_they_stand(model):
+    """A person walks 3 s along +y and stops; in the last walking frame their cluster merges with a
+    kerb segment into one 5 m L-shape box (class 1), which gives the track a box extent. Later
+    cylinder detections must not be anchored on that box: before, each was moved toward the
+    prediction and the rest mean built from them stayed 0.3-0.5 m off the person for as long as
+    they stood (7 of 12 seeded town drives). The person's track reports their position."""
+    rng = np.random.default_rng(4)
+    cfg = TrackerConfig(score_mode="absolute", high_score=0.5, low_score=0.1, birth_score=0.5,
+                        min_hits=3, max_age_s=1.0)
+    trk = MultiObjectTracker(cfg, space="ground", motion_model=model, frame_rate_hz=10.0)
+    stop_xy = np.array([30.0, 0.5])
+    errs = {}
+    for k in range(131):
+        t = k * 0.1
+        xy = stop_xy + np.array([0.0, 1.4 * (min(t, 3.0) - 3.0)])
+        row = _start_row(rng, "pedestrian", xy)
+        if k == 30:   # merged with a kerb segment running along x beside them: one L-shape box
+            row = np.r_[xy[0] + 0.1, xy[1] - 1.2, 0.3, np.pi / 2, 5.0, 0.6, 0.9, 1]
+        for o in trk.update(row[None, :], np.full(1, 0.9), dt=0.1):
+            errs[round(t, 1)] = float(np.hypot(*(o.position - xy)))
+    late = [errs[t] for t in errs if t >= 6.0]
+    assert len(late) >= 60 and max(late) < 0.12, max(late)
