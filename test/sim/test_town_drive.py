@@ -372,8 +372,13 @@ def _evaluate(samples, objects_rx, cmd_rx, scan_rx, actor_names, loop) -> dict:
     return {"events": events}
 
 
-def test_town_drive_laps_brakes_for_pedestrian_without_collision(tmp_path):
-    r = run_town_drive(TARGET_DISTANCE_M, WALL_LIMIT_S, world=town_world_with_step_out(tmp_path))
+# Two seeds of the sensor noise: the run is deterministic per seed (exact lock-step), and another
+# seed is another run (in a 12-seed sweep, seed 7 had a person walk into the path of a car standing
+# at an angle, which the yield rule met 0.62 s late before it watched the front bumper's corridor).
+# ~75 s each.
+@pytest.mark.parametrize("seed", [0, 7])
+def test_town_drive_laps_brakes_for_pedestrian_without_collision(tmp_path, seed):
+    r = run_town_drive(TARGET_DISTANCE_M, WALL_LIMIT_S, seed=seed, world=town_world_with_step_out(tmp_path))
     import pickle
     with open(tmp_path / "town_trace.pkl", "wb") as f:   # for a post-mortem of a failed run
         pickle.dump(r.pop("trace"), f)
