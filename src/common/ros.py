@@ -308,6 +308,18 @@ def spin_until_quiet(executor, nodes: Sequence[Node] = (), quiet_s: float = 0.00
     return ran_total
 
 
+def destroy_nodes(nodes, context=None) -> None:
+    """Tear down an in-process composition: destroy every node (one failing does not keep the
+    others alive), then shut `context` down if given."""
+    for node in nodes:
+        try:
+            node.destroy_node()
+        except Exception:   # keep destroying the others
+            pass
+    if context is not None:
+        rclpy.try_shutdown(context=context)
+
+
 def _due(timer) -> bool:
     """A started timer whose next call time has come (on its own clock: sim time under use_sim_time)."""
     if timer.is_canceled():

@@ -183,7 +183,8 @@ def run_demo(out_dir: Path, sc=None, launch_file: str = str(DEFAULT_LAUNCH), plo
     import rclpy
     from rclpy.parameter import Parameter
 
-    from ..common.ros import LATCHED_QOS, SkyroadNode, make_executor, s_to_stamp, spin_until_quiet
+    from ..common.ros import (LATCHED_QOS, SkyroadNode, destroy_nodes, make_executor, s_to_stamp,
+                              spin_until_quiet)
     from .autopilot import CarAutopilot, UavAutopilot
     from .node import SimNode
 
@@ -261,12 +262,7 @@ def run_demo(out_dir: Path, sc=None, launch_file: str = str(DEFAULT_LAUNCH), plo
         report = _report(ev, sim, sim_node, reason, wall, sc)
         executor.shutdown()
     finally:
-        for n in created:
-            try:
-                n.destroy_node()
-            except Exception:   # keep destroying the others
-                pass
-        rclpy.try_shutdown(context=context)
+        destroy_nodes(created, context)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     if plot:

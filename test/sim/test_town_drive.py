@@ -119,8 +119,8 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
     from nav_msgs.msg import OccupancyGrid, Path as PathMsg
     from sensor_msgs.msg import LaserScan, PointCloud2
 
-    from skyroad.common.ros import (LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, SkyroadNode, make_executor, s_to_stamp,
-                                    spin_until_quiet, stamp_to_s)
+    from skyroad.common.ros import (LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, SkyroadNode, destroy_nodes,
+                                    make_executor, s_to_stamp, spin_until_quiet, stamp_to_s)
     from skyroad.perception.ros_convert import cloud_fields
     from skyroad.sim.node import SimNode
     from skyroad.sim.worldmap import occupancy_from_world
@@ -269,12 +269,7 @@ def run_town_drive(target_distance_m: float, wall_limit_s: float, seed: int = 0,
         report["trace"] = dict(samples=samples, cmd=cmd_rx, traj=traj_rx, objects=objects_rx, diag=diag_rx)
         return report
     finally:
-        for n in created:
-            try:
-                n.destroy_node()
-            except Exception:   # keep destroying the others
-                pass
-        rclpy.try_shutdown(context=context)
+        destroy_nodes(created, context)
 
 
 def _project_on_loop(loop: np.ndarray, xy) -> tuple:
