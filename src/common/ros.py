@@ -278,11 +278,9 @@ def spin_until_quiet(executor, nodes: Sequence[Node] = (), quiet_s: float = 0.00
     stale odometry stopped the car). Every node in the executor should be a SkyroadNode: a plain
     Node's callbacks are not counted, and two slow ones in a row look like quiet (measured: the
     car's speed command then reached the simulator one chunk late). Nor is it quiet while a timer
-    of `nodes` is due: the
-    EventsExecutor fires sim-time timers from its own timer thread, which a loaded host can hold
-    back past any quiet window (measured: a planner cycle slipped into the next chunk and the run
-    diverged). `max_callbacks` bounds a publish/subscribe loop between nodes and `max_wait_s` a
-    due timer the executor never runs (RuntimeError for both).
+    of `nodes` is due (a guard: a timer the executor has not fired yet must still fire in this
+    step). `max_callbacks` bounds a publish/subscribe loop between nodes and `max_wait_s` a due
+    timer the executor never runs (RuntimeError for both).
     """
     quiet = 0
     ran_total = 0

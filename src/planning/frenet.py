@@ -288,15 +288,20 @@ def quartic_coeffs(x0, v0, a0, v1, a1, T):
     return np.stack([c0, c1, c2, c3, c4, np.zeros_like(c0)], axis=-1)
 
 
+def _horner(coeffs, x):
+    """Value and first three derivatives of quintics (M, 6) at points x (M, N)."""
+    c = coeffs[:, None, :]
+    p = c[..., 0] + x * (c[..., 1] + x * (c[..., 2] + x * (c[..., 3] + x * (c[..., 4] + x * c[..., 5]))))
+    p1 = c[..., 1] + x * (2 * c[..., 2] + x * (3 * c[..., 3] + x * (4 * c[..., 4] + x * 5 * c[..., 5])))
+    p2 = 2 * c[..., 2] + x * (6 * c[..., 3] + x * (12 * c[..., 4] + x * 20 * c[..., 5]))
+    p3 = 6 * c[..., 3] + x * (24 * c[..., 4] + x * 60 * c[..., 5])
+    return p, p1, p2, p3
+
+
 def eval_poly(coeffs, T, t):
     """Position, velocity, acceleration, jerk of polynomials (M, 6) on grid t (N,); after each
     candidate's own duration T (M,) the motion continues with the end velocity, zero accel."""
-    c = coeffs[:, None, :]
-    tt = np.minimum(t[None, :], T[:, None])
-    p = c[..., 0] + tt * (c[..., 1] + tt * (c[..., 2] + tt * (c[..., 3] + tt * (c[..., 4] + tt * c[..., 5]))))
-    v = c[..., 1] + tt * (2 * c[..., 2] + tt * (3 * c[..., 3] + tt * (4 * c[..., 4] + tt * 5 * c[..., 5])))
-    a = 2 * c[..., 2] + tt * (6 * c[..., 3] + tt * (12 * c[..., 4] + tt * 20 * c[..., 5]))
-    j = 6 * c[..., 3] + tt * (24 * c[..., 4] + tt * 60 * c[..., 5])
+    p, v, a, j = _horner(coeffs, np.minimum(t[None, :], T[:, None]))
     after = t[None, :] > T[:, None]
     extra = np.maximum(t[None, :] - T[:, None], 0.0)
     p = p + v * extra
@@ -351,12 +356,7 @@ def _to_cartesian(ref: ReferencePath, s, s_d, s_dd, d, d_d, dt_s):
 def _eval_poly_at(coeffs, length, x):
     """Value and first three derivatives of polynomials (M, 6) at points x (M, N), each held at
     its end value (zero derivatives) beyond its own length (M,) and at its start before 0."""
-    c = coeffs[:, None, :]
-    xx = np.clip(x, 0.0, length[:, None])
-    p = c[..., 0] + xx * (c[..., 1] + xx * (c[..., 2] + xx * (c[..., 3] + xx * (c[..., 4] + xx * c[..., 5]))))
-    p1 = c[..., 1] + xx * (2 * c[..., 2] + xx * (3 * c[..., 3] + xx * (4 * c[..., 4] + xx * 5 * c[..., 5])))
-    p2 = 2 * c[..., 2] + xx * (6 * c[..., 3] + xx * (12 * c[..., 4] + xx * 20 * c[..., 5]))
-    p3 = 6 * c[..., 3] + xx * (24 * c[..., 4] + xx * 60 * c[..., 5])
+    p, p1, p2, p3 = _horner(coeffs, np.clip(x, 0.0, length[:, None]))
     after = x >= length[:, None]
     return p, np.where(after, 0.0, p1), np.where(after, 0.0, p2), np.where(after, 0.0, p3)
 
@@ -519,17 +519,15 @@ def plan_frenet(ref: ReferencePath, state: FrenetState, goal: FrenetGoal, limits
     # ---- lateral candidates
     d_targets = np.unique(np.concatenate([np.asarray(cfg.lateral_offsets_m, dtype=float), [goal.lateral_offset_m]]))
     low_speed = v0 < cfg.low_speed_mps
-    if low_speed:   # d(s): lat_T holds each profile's length of travel [m]
-        lat_T, lat_d = np.meshgrid(np.asarray(cfg.low_speed_lateral_distances_m, dtype=float), d_targets,
-                                   indexing="ij")
-        d_p0 = state.d_prime if math.isfinite(state.d_prime) else state.d_d / max(state.s_d, 0.1)
-        d_pp0 = state.d_pprime if math.isfinite(state.d_pprime) else 0.0
-        lat_T, lat_d = lat_T.ravel(), lat_d.ravel()
-        lat_c = quintic_coeffs(state.d, d_p0, d_pp0, lat_d, 0.0, 0.0, lat_T)
+    # d(s) at low speed: lat_T then holds each profile's length of travel [m], not its duration
+    lat_span = np.asarray(cfg.low_speed_lateral_distances_m, dtype=float) if low_speed else Ts
+    lat_T, lat_d = (g.ravel() for g in np.meshgrid(lat_span, d_targets, indexing="ij"))
+    if low_speed:
+        d_v0 = state.d_prime if math.isfinite(state.d_prime) else state.d_d / max(state.s_d, 0.1)
+        d_a0 = state.d_pprime if math.isfinite(state.d_pprime) else 0.0
     else:
-        lat_T, lat_d = np.meshgrid(Ts, d_targets, indexing="ij")
-        lat_T, lat_d = lat_T.ravel(), lat_d.ravel()
-        lat_c = quintic_coeffs(state.d, state.d_d, state.d_dd, lat_d, 0.0, 0.0, lat_T)
+        d_v0, d_a0 = state.d_d, state.d_dd
+    lat_c = quintic_coeffs(state.d, d_v0, d_a0, lat_d, 0.0, 0.0, lat_T)
 
     s, s_d, s_dd, s_ddd = eval_poly(lon_c, lon_T, t)
     n_lon, n_lat = len(lon_T), len(lat_T)
